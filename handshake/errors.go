@@ -33,3 +33,11 @@ var (
 	// ErrRandom reports a failure of the injected random source.
 	ErrRandom = errors.New("random source failed")
 )
+
+// ErrFatal marks errors that end a handshake (VpnCloud's CryptoInitFatal):
+// no common algorithm, connected to self, a payload that does not decrypt,
+// a non-ping as first message, timeout. Test with errors.Is(err, ErrFatal).
+var ErrFatal = errors.New("fatal handshake error")
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("invalid handshake config")

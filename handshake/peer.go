@@ -93,6 +93,7 @@ type Peer struct {
 	err  error // sticky fatal error
 
 	nodeHash NodeHash
+	payload  []byte
 
 	established bool
 	initiator   bool
@@ -105,6 +106,9 @@ type Peer struct {
 
 	rot           *rotationState
 	rotateCounter int
+
+	// installHook, when set (tests), sees every rotated key installed.
+	installHook func(id uint64, useForSending bool)
 }
 
 // NewPeer prepares a handshake carrying payload (the node-info bytes, opaque
@@ -118,7 +122,7 @@ func NewPeer(cfg *Config, payload []byte) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handshake.NewPeer: %w", err)
 	}
-	return &Peer{cfg: c, log: c.Logger, init: init, nodeHash: init.nodeHash}, nil
+	return &Peer{cfg: c, log: c.Logger, init: init, nodeHash: init.nodeHash, payload: init.payload}, nil
 }
 
 // Start returns the ping packet (InitByte + message) that initiates the
@@ -235,6 +239,9 @@ func (p *Peer) install(rk *rotatedKey) error {
 	p.log.Debug("handshake: rotated key", zap.Uint64("id", rk.id), zap.Bool("send", rk.useForSending))
 	if err := p.session.Install(int(rk.id%4), send, recv, rk.useForSending); err != nil {
 		return fmt.Errorf("handshake: install rotated key %d: %w", rk.id, err)
+	}
+	if p.installHook != nil {
+		p.installHook(rk.id, rk.useForSending)
 	}
 	return nil
 }

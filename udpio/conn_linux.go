@@ -122,7 +122,7 @@ func ListenAddrPort(ap netip.AddrPort, opts Options) (*Socket, error) {
 	}
 	ap = netip.AddrPortFrom(a, ap.Port())
 	if !opts.ForceIPv4 {
-		fd, err := bindSocket(ap, true)
+		fd, err := bindFunc(ap, true)
 		if err == nil {
 			return newSocket(fd, true, opts, log)
 		}
@@ -143,6 +143,9 @@ func ListenAddrPort(ap netip.AddrPort, opts Options) (*Socket, error) {
 	}
 	return newSocket(fd, false, opts, log)
 }
+
+// bindFunc is bindSocket; tests replace it to simulate a host without IPv6.
+var bindFunc = bindSocket
 
 // noIPv6 tells whether err means the host cannot do IPv6 at all.
 func noIPv6(err error) bool {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func listen(t testing.TB, addr string, opts Options) *Socket {
@@ -292,5 +294,35 @@ func TestSteadyStateAllocations(t *testing.T) {
 				t.Fatalf("%.1f allocations per batch round trip, want 0", allocs)
 			}
 		})
+	}
+}
+
+func TestAutomaticIPv4Fallback(t *testing.T) {
+	orig := bindFunc
+	defer func() { bindFunc = orig }()
+	bindFunc = func(ap netip.AddrPort, v6 bool) (int, error) {
+		if v6 {
+			return -1, fmt.Errorf("socket: %w", unix.EAFNOSUPPORT) // kernel without IPv6
+		}
+		return orig(ap, v6)
+	}
+	for _, addr := range []string{":0", "127.0.0.1:0"} {
+		s := listen(t, addr, Options{})
+		if s.DualStack() || !s.LocalAddr().Addr().Is4() {
+			t.Fatalf("%s: local %v dual %v; want IPv4 fallback", addr, s.LocalAddr(), s.DualStack())
+		}
+		peer := listen(t, "127.0.0.1:0", Options{ForceIPv4: true})
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.LocalAddr().Port())
+		sendBatch(t, peer, to, 2)
+		checkBatch(t, readAll(t, s, 2), peer.LocalAddr())
+	}
+	// A specific IPv6 address cannot fall back.
+	if _, err := Listen("[::1]:0", Options{}); !errors.Is(err, unix.EAFNOSUPPORT) {
+		t.Fatalf("[::1] without IPv6: %v", err)
+	}
+	// Other bind errors are not mistaken for a missing IPv6 stack.
+	bindFunc = func(netip.AddrPort, bool) (int, error) { return -1, unix.EACCES }
+	if _, err := Listen(":0", Options{}); !errors.Is(err, unix.EACCES) {
+		t.Fatalf("EACCES: %v", err)
 	}
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// logOptions are the logging settings of the command line.
+type logOptions struct {
+	verbose, quiet bool
+	file           string    // also log here (created or truncated), "" for none
+	out            io.Writer // the terminal or journal (stdout, as VpnCloud)
+	journal        bool      // stdout is the systemd journal: it adds time stamps
+}
+
+// newLogger builds the one *zap.Logger handed down to everything: a console
+// encoder (time, level, message, key=value fields) at debug with -v, warnings
+// and errors only with -q, info otherwise. The returned close function syncs
+// and closes the log file.
+func newLogger(o logOptions) (*zap.Logger, func(), error) {
+	level := zapcore.InfoLevel
+	switch {
+	case o.verbose:
+		level = zapcore.DebugLevel
+	case o.quiet:
+		level = zapcore.WarnLevel
+	}
+	encCfg := zapcore.EncoderConfig{
+		TimeKey:          "time",
+		LevelKey:         "level",
+		NameKey:          "logger",
+		MessageKey:       "msg",
+		StacktraceKey:    "stack",
+		LineEnding:       zapcore.DefaultLineEnding,
+		EncodeLevel:      zapcore.CapitalLevelEncoder,
+		EncodeTime:       zapcore.TimeEncoderOfLayout("2006-01-02 15:04:05"),
+		EncodeDuration:   zapcore.StringDurationEncoder,
+		EncodeName:       zapcore.FullNameEncoder,
+		ConsoleSeparator: " ",
+	}
+	termCfg := encCfg
+	if o.journal {
+		termCfg.TimeKey = "" // the journal stamps every line itself
+	}
+	cores := []zapcore.Core{zapcore.NewCore(zapcore.NewConsoleEncoder(termCfg), zapcore.AddSync(o.out), level)}
+	closeFn := func() {}
+	if o.file != "" {
+		f, err := os.OpenFile(o.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open log file: %w", err)
+		}
+		cores = append(cores, zapcore.NewCore(zapcore.NewConsoleEncoder(encCfg), zapcore.AddSync(f), level))
+		closeFn = func() { _ = f.Sync(); _ = f.Close() }
+	}
+	log := zap.New(zapcore.NewTee(cores...), zap.ErrorOutput(zapcore.AddSync(o.out)))
+	return log, func() { _ = log.Sync(); closeFn() }, nil
+}

@@ -46,6 +46,23 @@ type Tun struct {
 	nl   *netlink.Handle // rtnetlink in the device's namespace
 	idx  int             // interface index
 
+	// Read state: one Read at a time (Device contract). The raw-conn
+	// callbacks are method values made once, as a closure per call would
+	// allocate.
+	rbufs  [][]byte
+	rsizes []int
+	roff   int
+	rn     int
+	rerr   error
+	rfunc  func(uintptr) bool
+
+	// Write state: one Write at a time.
+	wbufs [][]byte
+	woff  int
+	wn    int
+	werr  error
+	wfunc func(uintptr) bool
+
 	mtu       atomic.Int64
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -119,6 +136,7 @@ func Open(opts Options) (*Tun, error) {
 		return nil, fmt.Errorf("tunio.Open %s: raw conn: %w", name, err)
 	}
 	t := &Tun{name: name, typ: typ, log: log, file: file, rc: rc, nl: h, idx: link.Attrs().Index}
+	t.rfunc, t.wfunc = t.readRaw, t.writeRaw
 	t.mtu.Store(int64(link.Attrs().MTU))
 	log.Info("opened device", zap.String("ifname", name), zap.Stringer("type", typ), zap.Int("mtu", link.Attrs().MTU))
 	return t, nil
@@ -160,33 +178,36 @@ func (t *Tun) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return 0, fmt.Errorf("tunio.Read %s: %w", t.name, ErrBadOffset)
 		}
 	}
-	var n int
-	var opErr error
-	err := t.rc.Read(func(fd uintptr) bool {
-		for n < len(bufs) {
-			r, err := unix.Read(int(fd), bufs[n][offset:])
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				return n > 0 // nothing yet: park in the poller; else done
-			}
-			if err != nil {
-				opErr = err
-				return true
-			}
-			sizes[n] = r
-			n++
-		}
-		return true
-	})
+	t.rbufs, t.rsizes, t.roff, t.rn, t.rerr = bufs, sizes, offset, 0, nil
+	err := t.rc.Read(t.rfunc)
+	n := t.rn
+	if err == nil {
+		err = t.rerr
+	}
+	t.rbufs, t.rsizes = nil, nil // don't pin the caller's buffers
 	if n > 0 {
 		return n, nil
 	}
-	if err == nil {
-		err = opErr
-	}
 	return 0, t.wrapErr("read", err)
+}
+
+// readRaw runs on the poller's behalf; false means "would block, wait".
+func (t *Tun) readRaw(fd uintptr) bool {
+	for t.rn < len(t.rbufs) {
+		r, err := unix.Read(int(fd), t.rbufs[t.rn][t.roff:])
+		switch err {
+		case nil:
+			t.rsizes[t.rn] = r
+			t.rn++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return t.rn > 0 // nothing yet: park in the poller; else done
+		default:
+			t.rerr = err
+			return true
+		}
+	}
+	return true
 }
 
 // Write implements Device.
@@ -194,36 +215,39 @@ func (t *Tun) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < 0 {
 		return 0, fmt.Errorf("tunio.Write %s: %w", t.name, ErrBadOffset)
 	}
-	var n int
-	var opErr error
-	err := t.rc.Write(func(fd uintptr) bool {
-		for n < len(bufs) {
-			if offset > len(bufs[n]) {
-				opErr = ErrBadOffset
-				return true
-			}
-			_, err := unix.Write(int(fd), bufs[n][offset:])
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				return false
-			}
-			if err != nil {
-				opErr = err
-				return true
-			}
-			n++
-		}
-		return true
-	})
+	t.wbufs, t.woff, t.wn, t.werr = bufs, offset, 0, nil
+	err := t.rc.Write(t.wfunc)
+	n := t.wn
 	if err == nil {
-		err = opErr
+		err = t.werr
 	}
+	t.wbufs = nil
 	if err != nil {
 		return n, t.wrapErr("write", err)
 	}
 	return n, nil
+}
+
+// writeRaw runs on the poller's behalf; false means "would block, wait".
+func (t *Tun) writeRaw(fd uintptr) bool {
+	for t.wn < len(t.wbufs) {
+		if t.woff > len(t.wbufs[t.wn]) {
+			t.werr = ErrBadOffset
+			return true
+		}
+		_, err := unix.Write(int(fd), t.wbufs[t.wn][t.woff:])
+		switch err {
+		case nil:
+			t.wn++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			t.werr = err
+			return true
+		}
+	}
+	return true
 }
 
 // wrapErr names the operation and turns any error after Close into one

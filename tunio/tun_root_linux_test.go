@@ -293,3 +293,59 @@ func TestRootTAPExchange(t *testing.T) {
 		t.Fatalf("kernel got %q from %v, %v", b[:n], from, err)
 	}
 }
+
+func TestRootTUNSteadyStateAllocations(t *testing.T) {
+	ns := newNetns(t)
+	var dev *tunio.Tun
+	var sock *net.UDPConn
+	inNetns(t, ns, func() {
+		var err error
+		dev, err = tunio.Open(tunio.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dev.Configure(tunio.Config{MTU: 1400, Addr: netip.MustParsePrefix("10.97.0.1/24")}); err != nil {
+			t.Fatal(err)
+		}
+		sock, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 97, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer dev.Close()
+	defer sock.Close()
+	local := sock.LocalAddr().(*net.UDPAddr).AddrPort()
+	peer := netip.MustParseAddrPort("10.97.0.2:9999")
+	const off = 16
+	pkt := tuntest.UDPPacket(peer, local, []byte("kernel, take this"))
+	wbufs := [][]byte{append(make([]byte, off), pkt...)}
+	rbufs := [][]byte{make([]byte, 2048), make([]byte, 2048)}
+	sizes := make([]int, 2)
+	payload := []byte("tunnel, take this")
+	sockBuf := make([]byte, 2048)
+	sock.SetReadDeadline(time.Now().Add(30 * time.Second))
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := sock.WriteToUDPAddrPort(payload, peer); err != nil {
+			t.Fatal(err)
+		}
+		for found := false; !found; {
+			n, err := dev.Read(rbufs, sizes, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				p := rbufs[i][off : off+sizes[i]]
+				found = found || (len(p) >= 28 && p[9] == 17 && p[16] == 10 && p[19] == 2)
+			}
+		}
+		if _, err := dev.Write(wbufs, off); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sock.ReadFromUDPAddrPort(sockBuf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per Read+Write round trip, want 0", allocs)
+	}
+}

@@ -10,12 +10,15 @@ import (
 
 var allAlgs = []AlgoSpeed{{aead.AES128, 600}, {aead.AES256, 500}, {aead.ChaCha20, 400}}
 
+// testIdentity is shared by test peers (PBKDF2 is slow on purpose).
+var testIdentity = IdentityFromPassword("test")
+
 type peerOpt func(*Config)
 
 func newTestPeer(t testing.TB, seed byte, payload string, opts ...peerOpt) *Peer {
 	t.Helper()
 	cfg := &Config{
-		Identity:   IdentityFromPassword("test"),
+		Identity:   testIdentity,
 		Algorithms: allAlgs,
 		Extended:   true,
 		Rand:       newDetRand(seed),
@@ -529,5 +532,21 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if _, err := NewPeer(&Config{Identity: id, AllowPlain: true, Rand: bytes.NewReader(nil)}, nil); !errors.Is(err, ErrRandom) {
 		t.Errorf("empty rand: %v", err)
+	}
+}
+
+func BenchmarkHandshake(b *testing.B) {
+	for _, ext := range []bool{false, true} {
+		name := "vpncloud"
+		if ext {
+			name = "extended"
+		}
+		b.Run(name, func(b *testing.B) {
+			opt := func(c *Config) { c.Extended = ext }
+			for i := 0; i < b.N; i++ {
+				x, y := newTestPeer(b, 1, "A", opt), newTestPeer(b, 2, "B", opt)
+				newSim(b, x, y).handshake(0)
+			}
+		})
 	}
 }

@@ -1,0 +1,48 @@
+package pipeline
+
+import "sync/atomic"
+
+// Counters are the data plane's global counters. Every dropped packet is
+// counted under exactly one reason.
+type Counters struct {
+	DeviceIn, DeviceInBytes   atomic.Uint64 // packets read from the device
+	DeviceOut, DeviceOutBytes atomic.Uint64 // packets written to the device
+	NetIn, NetInBytes         atomic.Uint64 // datagrams received
+	NetOut, NetOutBytes       atomic.Uint64 // datagrams sent by the data plane
+	ToControl                 atomic.Uint64 // packets handed to the control plane
+
+	DropNoRoute     atomic.Uint64 // device packet with no peer claiming its destination
+	DropMalformed   atomic.Uint64 // device packet whose addresses can't be parsed
+	DropUnknownPeer atomic.Uint64 // non-handshake datagram from an address that is no peer
+	DropAuth        atomic.Uint64 // datagram that failed authentication (or was too short)
+	DropReplay      atomic.Uint64 // datagram rejected by the replay window
+	DropControlFull atomic.Uint64 // control channel full
+	DropSealFailed  atomic.Uint64 // sealing failed (peer session without a key)
+	DropWriteFailed atomic.Uint64 // device or socket write error
+	DropUnknownType atomic.Uint64 // authenticated message of a type nobody handles
+}
+
+// CounterValues is a plain copy of Counters for reports.
+type CounterValues struct {
+	DeviceIn, DeviceInBytes, DeviceOut, DeviceOutBytes           uint64
+	NetIn, NetInBytes, NetOut, NetOutBytes, ToControl            uint64
+	DropNoRoute, DropMalformed, DropUnknownPeer, DropAuth        uint64
+	DropReplay, DropControlFull, DropSealFailed, DropWriteFailed uint64
+	DropUnknownType                                              uint64
+}
+
+// Values returns a snapshot of the counters.
+func (c *Counters) Values() CounterValues {
+	return CounterValues{
+		DeviceIn: c.DeviceIn.Load(), DeviceInBytes: c.DeviceInBytes.Load(),
+		DeviceOut: c.DeviceOut.Load(), DeviceOutBytes: c.DeviceOutBytes.Load(),
+		NetIn: c.NetIn.Load(), NetInBytes: c.NetInBytes.Load(),
+		NetOut: c.NetOut.Load(), NetOutBytes: c.NetOutBytes.Load(),
+		ToControl:   c.ToControl.Load(),
+		DropNoRoute: c.DropNoRoute.Load(), DropMalformed: c.DropMalformed.Load(),
+		DropUnknownPeer: c.DropUnknownPeer.Load(), DropAuth: c.DropAuth.Load(),
+		DropReplay: c.DropReplay.Load(), DropControlFull: c.DropControlFull.Load(),
+		DropSealFailed: c.DropSealFailed.Load(), DropWriteFailed: c.DropWriteFailed.Load(),
+		DropUnknownType: c.DropUnknownType.Load(),
+	}
+}

@@ -1,0 +1,170 @@
+package pipeline
+
+import (
+	"errors"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// routineReadFromNet reads batches of datagrams, finds the sending peer of
+// each and passes the batch on to the openers and the device writer.
+func (p *Pipeline) routineReadFromNet() {
+	defer p.wg.Done()
+	d := p.in
+	defer d.work.Close()
+	defer d.order.Close()
+	for {
+		b, ok := d.free.Pop()
+		if !ok {
+			return
+		}
+		for i := range b.slots {
+			b.msgs[i].Buf = b.slots[i].buf
+		}
+		n, err := p.conn.ReadBatch(b.msgs)
+		if err != nil {
+			if p.isClosed(err) {
+				return
+			}
+			p.log.Warn("reading from network failed", zap.Error(err))
+			_ = d.free.Push(b)
+			continue
+		}
+		snap := p.snap.Load()
+		b.snap, b.n = snap, n
+		for i := 0; i < n; i++ {
+			s := &b.slots[i]
+			s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
+			p.Counters.NetIn.Add(1)
+			p.Counters.NetInBytes.Add(uint64(s.n))
+			if s.n == 0 {
+				p.Counters.DropAuth.Add(1)
+				continue
+			}
+			peer := snap.ByAddr[s.addr]
+			if s.buf[0] == wire.InitByte {
+				// Handshake (or, from a plain peer, a close message):
+				// the control plane decides.
+				s.peer, s.out, s.verdict, s.init = peer, s.buf[:s.n], vControl, true
+				continue
+			}
+			if peer == nil {
+				p.Counters.DropUnknownPeer.Add(1)
+				p.debugDrop("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
+				if s.n >= aead.Overhead+1 {
+					p.notifyUnknown(s.addr)
+				}
+				continue
+			}
+			s.peer, s.verdict = peer, vDeliver
+		}
+		if d.order.Push(b) != nil {
+			return
+		}
+		_ = d.work.Push(b) // cannot fail: only this goroutine closes work
+	}
+}
+
+// routineOpen authenticates and decrypts the datagrams of inbound batches in
+// place.
+func (p *Pipeline) routineOpen() {
+	defer p.wg.Done()
+	for {
+		b, ok := p.in.work.Pop()
+		if !ok {
+			return
+		}
+		for i := 0; i < b.n; i++ {
+			s := &b.slots[i]
+			if s.verdict != vDeliver {
+				continue
+			}
+			pt, err := s.peer.Session.Open(s.buf[:s.n])
+			if err != nil || len(pt) == 0 {
+				s.verdict = vDrop
+				if errors.Is(err, aead.ErrReplay) {
+					p.Counters.DropReplay.Add(1)
+				} else {
+					p.Counters.DropAuth.Add(1)
+				}
+				continue
+			}
+			s.peer.Stats.InPackets.Add(1)
+			s.peer.Stats.InBytes.Add(uint64(s.n))
+			s.out = pt
+			if pt[0] != wire.TypeData {
+				s.verdict = vControl
+			}
+		}
+		b.done <- struct{}{}
+	}
+}
+
+// routineWriteToDevice writes the data packets of inbound batches to the
+// device in the order they were received and hands everything else to the
+// control plane. It closes the control channel when it stops.
+func (p *Pipeline) routineWriteToDevice() {
+	defer p.wg.Done()
+	defer close(p.control)
+	d := p.in
+	for {
+		b, ok := d.order.Pop()
+		if !ok {
+			return
+		}
+		<-b.done
+		k := 0
+		for i := 0; i < b.n; i++ {
+			s := &b.slots[i]
+			switch s.verdict {
+			case vDeliver:
+				b.bufs[k] = s.out
+				p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
+				k++
+			case vControl:
+				p.toControl(s)
+			}
+		}
+		if k > 0 {
+			n, err := p.dev.Write(b.bufs[:k], 1)
+			p.Counters.DeviceOut.Add(uint64(n))
+			if err != nil {
+				if !p.isClosed(err) {
+					p.debugDrop("writing to device failed", zap.Error(err))
+				}
+				p.Counters.DropWriteFailed.Add(uint64(k - n))
+			}
+		}
+		for i := 0; i < k; i++ {
+			b.bufs[i] = nil
+		}
+		b.reset()
+		_ = d.free.Push(b)
+	}
+}
+
+// notifyUnknown tells the control plane that a session-sized datagram came
+// from an address that is no peer: a peer that still has a session with a
+// previous run of this node. The control plane may answer with a handshake.
+func (p *Pipeline) notifyUnknown(from netip.AddrPort) {
+	select {
+	case p.control <- ControlPacket{From: from, Unknown: true}:
+	default:
+		p.Counters.DropControlFull.Add(1)
+	}
+}
+
+func (p *Pipeline) toControl(s *slot) {
+	cp := ControlPacket{From: s.addr, Peer: s.peer, Init: s.init, Data: append([]byte(nil), s.out...)}
+	select {
+	case p.control <- cp:
+		p.Counters.ToControl.Add(1)
+	default:
+		p.Counters.DropControlFull.Add(1)
+		p.debugDrop("control plane busy, dropping control packet", zap.Stringer("from", s.addr))
+	}
+}

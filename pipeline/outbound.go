@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// routineReadFromDevice reads batches of packets from the device, finds the
+// peer for each and passes the batch on to the sealers and the net writer.
+func (p *Pipeline) routineReadFromDevice() {
+	defer p.wg.Done()
+	d := p.out
+	defer d.work.Close()
+	defer d.order.Close()
+	for {
+		b, ok := d.free.Pop()
+		if !ok {
+			return
+		}
+		for i := range b.slots {
+			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-aead.TagLen]
+		}
+		n, err := p.dev.Read(b.bufs, b.sizes, headroom)
+		if err != nil {
+			if p.isClosed(err) {
+				return
+			}
+			p.log.Warn("reading from device failed", zap.Error(err))
+			_ = d.free.Push(b)
+			continue
+		}
+		snap := p.snap.Load()
+		b.snap, b.n = snap, n
+		for i := 0; i < n; i++ {
+			s := &b.slots[i]
+			s.n = b.sizes[i]
+			p.Counters.DeviceIn.Add(1)
+			p.Counters.DeviceInBytes.Add(uint64(s.n))
+			peer, err := snap.lookupDst(s.buf[headroom : headroom+s.n])
+			switch {
+			case err != nil:
+				p.Counters.DropMalformed.Add(1)
+				p.debugDrop("dropping malformed packet from device", zap.Error(err))
+			case peer == nil:
+				p.Counters.DropNoRoute.Add(1)
+				p.debugDrop("dropping packet for unclaimed destination")
+			default:
+				s.peer, s.addr, s.verdict = peer, peer.Addr, vSend
+			}
+		}
+		if d.order.Push(b) != nil {
+			return
+		}
+		_ = d.work.Push(b) // cannot fail: only this goroutine closes work
+	}
+}
+
+// routineSeal seals the packets of outbound batches in place.
+func (p *Pipeline) routineSeal() {
+	defer p.wg.Done()
+	for {
+		b, ok := p.out.work.Pop()
+		if !ok {
+			return
+		}
+		for i := 0; i < b.n; i++ {
+			s := &b.slots[i]
+			if s.verdict != vSend {
+				continue
+			}
+			s.buf[aead.HeaderLen] = wire.TypeData
+			out, err := s.peer.Session.Seal(s.buf, s.n+1)
+			if err != nil {
+				s.verdict = vDrop
+				p.Counters.DropSealFailed.Add(1)
+				continue
+			}
+			s.out = out
+		}
+		b.done <- struct{}{}
+	}
+}
+
+// routineWriteToNet sends sealed batches in the order they were read.
+func (p *Pipeline) routineWriteToNet() {
+	defer p.wg.Done()
+	d := p.out
+	for {
+		b, ok := d.order.Pop()
+		if !ok {
+			return
+		}
+		<-b.done
+		k := 0
+		for i := 0; i < b.n; i++ {
+			s := &b.slots[i]
+			if s.verdict != vSend {
+				continue
+			}
+			b.msgs[k].Buf, b.msgs[k].N, b.msgs[k].Addr = s.out, len(s.out), s.addr
+			s.peer.Stats.OutPackets.Add(1)
+			s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
+			p.Counters.NetOutBytes.Add(uint64(len(s.out)))
+			k++
+		}
+		for sent := 0; sent < k; {
+			n, err := p.conn.WriteBatch(b.msgs[sent:k])
+			if err != nil {
+				if !p.isClosed(err) {
+					p.debugDrop("sending to network failed", zap.Error(err))
+				}
+				p.Counters.DropWriteFailed.Add(uint64(k - sent))
+				break
+			}
+			sent += n
+			p.Counters.NetOut.Add(uint64(n))
+		}
+		for i := 0; i < k; i++ {
+			b.msgs[i].Buf = nil
+		}
+		b.reset()
+		_ = d.free.Push(b)
+	}
+}

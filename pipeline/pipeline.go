@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/ring"
+	"github.com/peercloud/peercloud/tunio"
+	"github.com/peercloud/peercloud/udpio"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// ControlPacket is a packet the data plane hands to the control plane. Data
+// is a private copy owned by the receiver.
+type ControlPacket struct {
+	From netip.AddrPort
+	// Peer is the sending peer, or nil when the datagram came from an address
+	// that is not a peer (then it is a handshake message).
+	Peer *Peer
+	// Init is true for handshake messages: Data is the whole datagram,
+	// starting with wire.InitByte. Otherwise Data is the authenticated
+	// plaintext, starting with the message type byte.
+	Init bool
+	// Unknown is true for a notice that an encrypted-looking datagram came
+	// from an address that is no peer (Data is nil).
+	Unknown bool
+	Data    []byte
+}
+
+// Config sizes the pipeline. Zero values pick the defaults.
+type Config struct {
+	// BatchSize is the number of packets per batch (default 64).
+	BatchSize int
+	// Batches is the number of batches per direction (default 16).
+	Batches int
+	// Workers is the number of crypto workers per direction
+	// (default GOMAXPROCS).
+	Workers int
+	// MaxPacket is the largest IP packet or frame the device carries
+	// (default 1500 + 18, enough for a TAP frame with a VLAN tag).
+	MaxPacket int
+	// ControlQueue is the capacity of the channel to the control plane
+	// (default 256).
+	ControlQueue int
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.BatchSize <= 0 {
+		d.BatchSize = 64
+	}
+	if d.Batches <= 0 {
+		d.Batches = 16
+	}
+	if d.Workers <= 0 {
+		d.Workers = runtime.GOMAXPROCS(0)
+	}
+	if d.MaxPacket <= 0 {
+		d.MaxPacket = 1500 + 18
+	}
+	if d.ControlQueue <= 0 {
+		d.ControlQueue = 256
+	}
+	return d
+}
+
+// Pipeline runs the data plane between one device and one UDP socket.
+// New allocates everything; Start launches the stages; Close stops them
+// (closing the device and the socket, which the pipeline owns from Start
+// on) and Wait waits until every stage has returned.
+type Pipeline struct {
+	cfg  Config
+	dev  tunio.Device
+	conn udpio.Conn
+	log  *zap.Logger
+
+	snap     atomic.Pointer[Snapshot]
+	control  chan ControlPacket
+	Counters Counters
+
+	out, in direction
+
+	sendMu  sync.Mutex
+	sendMsg []udpio.Message
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+	limiter   logLimiter
+}
+
+// direction is the rings of one direction.
+type direction struct {
+	free  ring.Ring[*Batch] // writer -> reader: empty batches
+	work  ring.Ring[*Batch] // reader -> crypto workers
+	order ring.Ring[*Batch] // reader -> writer, in read order
+}
+
+func newDirection(cfg Config, bufSize int) direction {
+	d := direction{
+		free:  ring.NewSPSC[*Batch](cfg.Batches),
+		work:  ring.NewMPMC[*Batch](cfg.Batches),
+		order: ring.NewSPSC[*Batch](cfg.Batches),
+	}
+	for i := 0; i < cfg.Batches; i++ {
+		d.free.Push(newBatch(cfg.BatchSize, bufSize))
+	}
+	return d
+}
+
+func (d direction) close() {
+	d.work.Close()
+	d.order.Close()
+	d.free.Close()
+}
+
+// New builds a pipeline over dev and conn. Nothing runs until Start.
+func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeline {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	bufSize := headroom + cfg.MaxPacket + aead.TagLen
+	if bufSize < 2048 {
+		bufSize = 2048
+	}
+	p := &Pipeline{
+		cfg:     cfg,
+		dev:     dev,
+		conn:    conn,
+		log:     log,
+		control: make(chan ControlPacket, cfg.ControlQueue),
+		out:     newDirection(cfg, bufSize),
+		in:      newDirection(cfg, bufSize),
+		sendMsg: make([]udpio.Message, 1),
+	}
+	p.snap.Store(&Snapshot{})
+	return p
+}
+
+// Control returns the channel on which the pipeline delivers control
+// packets. It is closed after the inbound writer has stopped.
+func (p *Pipeline) Control() <-chan ControlPacket { return p.control }
+
+// Publish makes s the snapshot every following batch is classified with.
+// s must not be modified afterwards.
+func (p *Pipeline) Publish(s *Snapshot) { p.snap.Store(s) }
+
+// Snapshot returns the snapshot in force.
+func (p *Pipeline) Snapshot() *Snapshot { return p.snap.Load() }
+
+// SendTo sends one datagram from the control plane (a handshake message or
+// a message already sealed with the peer's session). Safe for concurrent use.
+func (p *Pipeline) SendTo(addr netip.AddrPort, pkt []byte) error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	p.sendMsg[0] = udpio.Message{Buf: pkt, N: len(pkt), Addr: addr}
+	_, err := p.conn.WriteBatch(p.sendMsg)
+	p.sendMsg[0].Buf = nil
+	if err != nil {
+		return fmt.Errorf("pipeline.SendTo %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Start launches the stage goroutines.
+func (p *Pipeline) Start() {
+	p.wg.Add(4 + 2*p.cfg.Workers)
+	go p.routineReadFromDevice()
+	go p.routineWriteToNet()
+	go p.routineReadFromNet()
+	go p.routineWriteToDevice()
+	for i := 0; i < p.cfg.Workers; i++ {
+		go p.routineSeal()
+		go p.routineOpen()
+	}
+}
+
+// Close stops the pipeline: it closes the device and the socket, which
+// unblocks the readers; the later stages drain and return. Safe to call more
+// than once.
+func (p *Pipeline) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		err = errors.Join(p.dev.Close(), p.conn.Close())
+	})
+	return err
+}
+
+// Wait blocks until every stage goroutine has returned.
+func (p *Pipeline) Wait() { p.wg.Wait() }
+
+// isClosed tells a shutdown error from a failure.
+func (p *Pipeline) isClosed(err error) bool {
+	return p.closed.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// logLimiter lets through at most one debug log line per second.
+type logLimiter struct{ next atomic.Int64 }
+
+func (l *logLimiter) allow() bool {
+	now := time.Now().UnixNano()
+	n := l.next.Load()
+	return now >= n && l.next.CompareAndSwap(n, now+int64(time.Second))
+}
+
+func (p *Pipeline) debugDrop(msg string, fields ...zap.Field) {
+	if p.log.Core().Enabled(zap.DebugLevel) && p.limiter.allow() {
+		p.log.Debug(msg, fields...)
+	}
+}
+
+var _ = wire.TypeData

@@ -1,0 +1,290 @@
+package control
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/handshake"
+	"github.com/peercloud/peercloud/pipeline"
+	"github.com/peercloud/peercloud/wire"
+)
+
+const (
+	headerRoom = aead.HeaderLen
+	tagRoom    = aead.TagLen
+)
+
+// handlePacket dispatches one packet from the data plane.
+func (n *Node) handlePacket(ctx context.Context, cp pipeline.ControlPacket) {
+	from := unmap(cp.From)
+	if cp.Unknown {
+		n.handleUnknown(from)
+		return
+	}
+	if cp.Init {
+		// A plain-mode peer's close message is a lone 0xFF: it can't be
+		// told from a handshake before it is looked at.
+		if p := n.peers[from]; p != nil && p.hs.Algorithm() == aead.Plain && len(cp.Data) == 1 {
+			n.removePeer(p, "peer closed the connection")
+			return
+		}
+		n.handleInit(ctx, from, cp.Data)
+		return
+	}
+	p := n.peers[from]
+	if p == nil || p.dp != cp.Peer || len(cp.Data) == 0 {
+		// The peer was replaced or removed since the data plane looked.
+		n.Counters.Stale.Add(1)
+		return
+	}
+	body := cp.Data[1:]
+	switch cp.Data[0] {
+	case wire.TypeNodeInfo:
+		info, err := wire.DecodeNodeInfo(body)
+		if err != nil {
+			n.Counters.Invalid.Add(1)
+			n.log.Debug("invalid node info", zap.Stringer("peer", from), zap.Error(err))
+			return
+		}
+		n.updatePeer(ctx, p, info)
+	case wire.TypeKeepalive:
+		n.updatePeer(ctx, p, nil)
+	case wire.TypeClose:
+		n.removePeer(p, "peer closed the connection")
+	case wire.TypeRotation:
+		if err := p.hs.HandleRotation(body); err != nil {
+			n.Counters.Invalid.Add(1)
+			n.log.Debug("invalid key rotation message", zap.Stringer("peer", from), zap.Error(err))
+		}
+	default:
+		n.Counters.Invalid.Add(1)
+		n.log.Debug("unknown message type", zap.Stringer("peer", from), zap.Uint8("type", cp.Data[0]))
+	}
+}
+
+// handleUnknown answers traffic from an address that is no peer with a
+// handshake: the sender still holds a session with a previous run of this
+// node, and would otherwise keep sending into the void until its peer
+// timeout (VpnCloud's behaviour). At most one attempt per address every
+// unknownRetry seconds, and the table of attempts is bounded.
+func (n *Node) handleUnknown(from netip.AddrPort) {
+	if n.peers[from] != nil || n.pending[from] != nil {
+		return
+	}
+	if last, ok := n.unknownSeen[from]; ok && n.now-last < unknownRetry {
+		return
+	}
+	if len(n.unknownSeen) >= maxUnknownSeen {
+		clear(n.unknownSeen)
+	}
+	n.unknownSeen[from] = n.now
+	n.log.Debug("traffic from an unknown address, offering a handshake", zap.Stringer("from", from))
+	n.connectTo(from)
+}
+
+// handleInit processes a handshake message, as VpnCloud's handle_net_message:
+// a pending handshake takes it, else an established peer still in its
+// handshake, else it starts a new responder handshake.
+func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) {
+	hs := n.pending[from]
+	existing := n.peers[from]
+	if hs == nil && existing != nil && existing.hs.HasInit() {
+		hs = existing.hs
+	}
+	isNew := false
+	if hs == nil {
+		var err error
+		hs, err = handshake.NewPeer(n.hs, n.nodeInfoPayload())
+		if err != nil {
+			n.log.Error("creating handshake failed", zap.Error(err))
+			return
+		}
+		isNew = true
+	}
+	res, err := hs.HandleInit(pkt)
+	for _, r := range res.Replies {
+		n.send(from, r)
+	}
+	if err != nil {
+		n.Counters.Invalid.Add(1)
+		if handshake.IsFatal(err) {
+			n.log.Info("handshake failed", zap.Stringer("peer", from), zap.Error(err))
+			delete(n.pending, from)
+		} else {
+			n.log.Debug("ignoring invalid handshake message", zap.Stringer("peer", from), zap.Error(err))
+		}
+		return
+	}
+	if isNew {
+		n.log.Debug("peer connecting", zap.Stringer("peer", from))
+		n.pending[from] = hs
+	}
+	if res.Established && n.peers[from] == nil || res.Established && n.peers[from].hs != hs {
+		n.addPeer(ctx, from, hs)
+	}
+}
+
+// addPeer turns an established handshake into a peer.
+func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.Peer) {
+	delete(n.pending, addr)
+	info, err := wire.DecodeNodeInfo(hs.PeerPayload())
+	if err != nil {
+		n.Counters.Invalid.Add(1)
+		n.log.Info("peer sent an invalid node info in its handshake", zap.Stringer("peer", addr), zap.Error(err))
+		return
+	}
+	if old := n.peers[addr]; old != nil {
+		n.removePeer(old, "peer reconnected")
+	}
+	p := &peer{
+		addr:        addr,
+		hs:          hs,
+		dp:          &pipeline.Peer{Addr: addr, Session: hs.Session()},
+		nodeID:      info.NodeID,
+		peerTimeout: DefaultPeerTimeout,
+	}
+	if info.HasPeerTimeout {
+		p.peerTimeout = int(info.PeerTimeout)
+	}
+	n.peers[addr] = p
+	n.snapshotDirty = true
+	n.Counters.Connected.Add(1)
+	n.log.Info("added peer", zap.Stringer("peer", addr), zap.String("node_id", fmtNodeID(info.NodeID)),
+		zap.Stringer("algorithm", hs.Algorithm()), zap.Bool("extended", hs.Extended()))
+	n.updatePeer(ctx, p, info)
+}
+
+// updatePeer refreshes a peer's timeout and, with a node info, its
+// addresses and claims, and connects to the peers it knows.
+func (n *Node) updatePeer(ctx context.Context, p *peer, info *wire.NodeInfo) {
+	p.lastSeen = n.now
+	p.timeout = n.now + int64(n.cfg.PeerTimeout)
+	if info == nil {
+		return
+	}
+	p.addrs = append(p.addrs[:0], p.addr)
+	for _, a := range info.Addrs {
+		a = unmap(a)
+		if !slices.Contains(p.addrs, a) {
+			p.addrs = append(p.addrs, a)
+		}
+	}
+	if !slices.Equal(p.claims, info.Claims) {
+		p.claims = info.Claims
+		n.snapshotDirty = true
+	}
+	n.connectToPeers(ctx, info.Peers)
+}
+
+// removePeer forgets a peer and its claims at once.
+func (n *Node) removePeer(p *peer, why string) {
+	if n.peers[p.addr] != p {
+		return
+	}
+	delete(n.peers, p.addr)
+	n.snapshotDirty = true
+	n.Counters.Disconnected.Add(1)
+	n.log.Info("removed peer", zap.Stringer("peer", p.addr), zap.String("reason", why))
+}
+
+// connectToPeers connects to the peers of a peer list we are not yet
+// connected to (VpnCloud's connect_to_peers); entries naming this node teach
+// us our own addresses.
+func (n *Node) connectToPeers(ctx context.Context, list []wire.PeerInfo) {
+outer:
+	for _, pi := range list {
+		for _, a := range pi.Addrs {
+			if n.peers[unmap(a)] != nil {
+				continue outer
+			}
+		}
+		if pi.HasNodeID {
+			if pi.NodeID == n.nodeID {
+				for _, a := range pi.Addrs {
+					n.addOwnAddr(unmap(a))
+				}
+				continue
+			}
+			for _, p := range n.peers {
+				if p.nodeID == pi.NodeID {
+					continue outer
+				}
+			}
+		}
+		n.connectAny(pi.Addrs)
+	}
+}
+
+// connectAny starts a handshake with each address unless one of them is
+// already a peer, pending or our own (VpnCloud's connect).
+func (n *Node) connectAny(addrs []netip.AddrPort) {
+	for _, a := range addrs {
+		a = unmap(a)
+		if n.isOwn(a) || n.peers[a] != nil || n.pending[a] != nil {
+			return
+		}
+	}
+	for _, a := range addrs {
+		n.connectTo(unmap(a))
+	}
+}
+
+// connectTo sends a ping to addr (VpnCloud's connect_sock).
+func (n *Node) connectTo(addr netip.AddrPort) {
+	if !addr.IsValid() || n.peers[addr] != nil || n.pending[addr] != nil || n.isOwn(addr) {
+		return
+	}
+	hs, err := handshake.NewPeer(n.hs, n.nodeInfoPayload())
+	if err != nil {
+		n.log.Error("creating handshake failed", zap.Error(err))
+		return
+	}
+	ping, err := hs.Start()
+	if err != nil {
+		n.log.Error("starting handshake failed", zap.Error(err))
+		return
+	}
+	n.log.Debug("connecting", zap.Stringer("peer", addr))
+	n.pending[addr] = hs
+	n.send(addr, ping)
+}
+
+// nodeInfo is what this node tells its peers (VpnCloud's create_node_info).
+func (n *Node) nodeInfo() *wire.NodeInfo {
+	ni := &wire.NodeInfo{
+		NodeID:         n.nodeID,
+		Claims:         n.cfg.Claims,
+		PeerTimeout:    uint16(min(n.cfg.PeerTimeout, 65535)),
+		HasPeerTimeout: true,
+		Addrs:          n.ownAddrs,
+	}
+	for _, p := range n.peers {
+		ni.Peers = append(ni.Peers, wire.PeerInfo{NodeID: p.nodeID, HasNodeID: true, Addrs: p.addrs})
+	}
+	if len(ni.Peers) > wire.MaxPeers {
+		// VpnCloud sends a random subset of 20; map order is random enough
+		// and changes from call to call.
+		ni.Peers = ni.Peers[:wire.MaxPeers]
+	}
+	return ni
+}
+
+func (n *Node) nodeInfoPayload() []byte { return wire.AppendNodeInfo(nil, n.nodeInfo()) }
+
+func (n *Node) isOwn(a netip.AddrPort) bool { return slices.Contains(n.ownAddrs, a) }
+
+func (n *Node) addOwnAddr(a netip.AddrPort) {
+	if a.IsValid() && !n.isOwn(a) {
+		n.ownAddrs = append(n.ownAddrs, a)
+	}
+}
+
+// unmap turns IPv4-mapped IPv6 addresses into plain IPv4 ones, so that one
+// peer has one key whatever the socket reported.
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

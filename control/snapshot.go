@@ -1,0 +1,35 @@
+package control
+
+import (
+	"net/netip"
+
+	"github.com/peercloud/peercloud/pipeline"
+	"github.com/peercloud/peercloud/route"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// publish builds a new immutable snapshot from the peers and their claims
+// and hands it to the data plane.
+func (n *Node) publish() {
+	n.snapshotDirty = false
+	snap := &pipeline.Snapshot{
+		ByAddr: make(map[netip.AddrPort]*pipeline.Peer, len(n.peers)),
+		TAP:    n.cfg.TAP,
+	}
+	var entries []route.Entry[*pipeline.Peer]
+	status := make([]PeerStatus, 0, len(n.peers))
+	for addr, p := range n.peers {
+		snap.ByAddr[addr] = p.dp
+		st := PeerStatus{Addr: addr.String(), NodeID: fmtNodeID(p.nodeID), Algorithm: p.hs.Algorithm().String(), LastSeen: p.lastSeen}
+		for _, c := range p.claims {
+			entries = append(entries, route.Entry[*pipeline.Peer]{Prefix: keyOf(c.Base), Bits: c.PrefixLen, Value: p.dp})
+			st.Claims = append(st.Claims, c.String())
+		}
+		status = append(status, st)
+	}
+	snap.Routes = route.NewTable(entries)
+	n.dp.Publish(snap)
+	n.stats.v.Store(&status)
+}
+
+func keyOf(a wire.Address) route.Key { return route.Key{Len: a.Len, Data: a.Data} }

@@ -173,24 +173,24 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	}
 }
 
-func TestDaemonNotWired(t *testing.T) {
+// TestDaemonFailureIsLogged runs the real daemon with a device path that
+// does not exist: it must fail at start, log the error and exit non-zero.
+func TestDaemonFailureIsLogged(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "peercloud.log")
 	if err := os.WriteFile(logPath, []byte("old content\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ := runCLI(t, nil, "-p", "x", "--log-file", logPath, "--config", filepath.Join("..", "..", "config", "testdata", "example.net.disabled"))
-	if code != exitFail || !strings.Contains(out, "ERROR") || !strings.Contains(out, "daemon not wired yet") {
+	noDev := filepath.Join(t.TempDir(), "no-such-tun")
+	code, out, _ := runCLI(t, nil, "-p", "x", "--log-file", logPath, "--device-path", noDev, "--config", filepath.Join("..", "..", "config", "testdata", "example.net.disabled"))
+	if code != exitFail || !strings.Contains(out, "ERROR") || !strings.Contains(out, "opening the device") {
 		t.Errorf("got %d %q", code, out)
 	}
 	b, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "old content") || !strings.Contains(string(b), "daemon not wired yet") || !strings.Contains(string(b), "read config file") {
+	if strings.Contains(string(b), "old content") || !strings.Contains(string(b), "opening the device") || !strings.Contains(string(b), "read config file") {
 		t.Errorf("log file %q: want it truncated and holding the log", b)
-	}
-	if err := runDaemon(context.Background(), config.Default(), zap.NewNop()); !errors.Is(err, errNotWired) {
-		t.Errorf("runDaemon = %v", err)
 	}
 	code, _, errOut := runCLI(t, nil, "-p", "x", "--log-file", filepath.Join(t.TempDir(), "no", "such", "dir"))
 	if code != exitFail || !strings.Contains(errOut, "open log file") {
@@ -260,10 +260,10 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(stderr.String(), "line 2: bogus: unknown key") {
 		t.Errorf("bad config: %v %q", err, stderr.String())
 	}
-	cmd = exec.Command(bin, "-p", "x", "-l", "127.0.0.1:0")
+	cmd = exec.Command(bin, "-p", "x", "-l", "127.0.0.1:0", "--device-path", filepath.Join(t.TempDir(), "no-such-tun"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	out, err = cmd.Output()
-	if !errors.As(err, &ee) || ee.ExitCode() != exitFail || !strings.Contains(string(out), "daemon not wired yet") {
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFail || !strings.Contains(string(out), "opening the device") {
 		t.Errorf("daemon: %v %q", err, out)
 	}
 }

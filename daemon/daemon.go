@@ -1,0 +1,203 @@
+// Package daemon assembles a running peercloud node from a validated
+// config.Config: the identity and algorithms, the TUN/TAP device and its
+// configuration, the UDP socket, the data-plane pipeline and the control
+// goroutine, and the orderly shutdown of all of them. It is the wiring the
+// command line calls; the logic lives in the packages it wires.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/config"
+	"github.com/peercloud/peercloud/control"
+	"github.com/peercloud/peercloud/handshake"
+	"github.com/peercloud/peercloud/pipeline"
+	"github.com/peercloud/peercloud/tunio"
+	"github.com/peercloud/peercloud/udpio"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// HandshakeConfig builds the handshake configuration (identity, trusted
+// keys, measured algorithm speeds, a fresh node id) from cfg.
+func HandshakeConfig(cfg *config.Config, log *zap.Logger) (*handshake.Config, error) {
+	var (
+		id  *handshake.Identity
+		err error
+	)
+	switch {
+	case cfg.Crypto.PrivateKey != "" && cfg.Crypto.PublicKey != "":
+		id, err = handshake.ParseKeyPair(cfg.Crypto.PrivateKey, cfg.Crypto.PublicKey)
+	case cfg.Crypto.PrivateKey != "":
+		id, err = handshake.ParsePrivateKey(cfg.Crypto.PrivateKey)
+	case cfg.Crypto.Password != "":
+		id = handshake.IdentityFromPassword(cfg.Crypto.Password)
+	default:
+		err = errors.New("either crypto.private-key or crypto.password must be set")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("crypto: %w", err)
+	}
+	hc := &handshake.Config{Identity: id, Extended: true, Logger: log}
+	for _, s := range cfg.Crypto.TrustedKeys {
+		k, err := handshake.ParsePublicKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("crypto.trusted-keys: %q: %w", s, err)
+		}
+		hc.Trusted = append(hc.Trusted, k)
+	}
+	if len(hc.Trusted) == 0 {
+		log.Info("trusted keys not set, trusting only own public key", zap.Stringer("public_key", id.Public()))
+	}
+	algs, plain, err := aead.ParseAlgorithms(cfg.Crypto.Algorithms)
+	if err != nil {
+		return nil, fmt.Errorf("crypto.algorithms: %w", err)
+	}
+	hc.AllowPlain = plain
+	if plain {
+		log.Warn("crypto settings allow unencrypted connections")
+	}
+	hc.Algorithms = handshake.MeasureAlgorithms(algs, handshake.SpeedTestDuration)
+	speeds := make([]zap.Field, 0, len(hc.Algorithms))
+	for _, a := range hc.Algorithms {
+		speeds = append(speeds, zap.Float32(a.Alg.String(), a.Speed))
+	}
+	log.Info("crypto speeds (MB/s)", speeds...)
+	if _, err := rand.Read(hc.NodeID[:]); err != nil {
+		return nil, fmt.Errorf("node id: %w", err)
+	}
+	return hc, nil
+}
+
+// Run runs a node until ctx is done, then shuts it down in order: tell the
+// peers (close messages), stop the data plane, run ifdown.
+func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	hc, err := HandshakeConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	listen, err := cfg.ListenAddr()
+	if err != nil {
+		return err
+	}
+	claims := make([]wire.Range, 0, len(cfg.Claims)+1)
+	for _, s := range cfg.Claims {
+		r, err := wire.ParseRange(s)
+		if err != nil {
+			return fmt.Errorf("claims: %q: %w", s, err)
+		}
+		claims = append(claims, r)
+	}
+	peers, err := cfg.PeerAddresses()
+	if err != nil {
+		return err
+	}
+	var advertise []netip.AddrPort
+	for _, s := range cfg.AdvertiseAddresses {
+		ap, err := config.ParseListen(s, listen.Port())
+		if err != nil {
+			return fmt.Errorf("advertise-addresses: %q: %w", s, err)
+		}
+		advertise = append(advertise, ap)
+	}
+
+	// The device.
+	typ := tunio.TUN
+	if cfg.Device.Type == config.DeviceTAP {
+		typ = tunio.TAP
+	}
+	dev, err := tunio.Open(tunio.Options{Name: cfg.Device.Name, Type: typ, Path: cfg.Device.Path, Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the device: %w", err)
+	}
+	devClosed := false
+	defer func() {
+		if !devClosed {
+			dev.Close()
+		}
+	}()
+	log.Info("opened device", zap.String("ifname", dev.Name()), zap.Stringer("type", typ))
+	devCfg := tunio.Config{}
+	if cfg.IP != "" {
+		p, err := config.ParseDeviceIP(cfg.IP)
+		if err != nil {
+			return fmt.Errorf("ip: %w", err)
+		}
+		devCfg.Addr = p
+		if typ == tunio.TUN && cfg.AutoClaim {
+			r := wire.Range{Base: wire.AddressFromIP(p.Addr()), PrefixLen: 32}
+			log.Info("auto-claiming the interface address", zap.Stringer("claim", r))
+			claims = append(claims, r)
+		}
+	}
+	if err := dev.Configure(devCfg); err != nil {
+		return fmt.Errorf("configuring %s: %w", dev.Name(), err)
+	}
+	if cfg.Ifup != "" {
+		runHook(ctx, log, "ifup", cfg.Ifup, dev.Name())
+	}
+	defer func() {
+		if cfg.Ifdown != "" {
+			runHook(context.Background(), log, "ifdown", cfg.Ifdown, dev.Name())
+		}
+	}()
+
+	// The socket.
+	conn, err := udpio.ListenAddrPort(listen, udpio.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
+
+	// Data plane and control plane.
+	pl := pipeline.New(pipeline.Config{MaxPacket: dev.MTU() + 18}, dev, conn, log.Named("data"))
+	devClosed = true // the pipeline owns the device and the socket now
+	node, err := control.New(control.Config{
+		Handshake:   hc,
+		Peers:       peers,
+		Claims:      claims,
+		PeerTimeout: int(cfg.PeerTimeout / time.Second),
+		Keepalive:   int(cfg.KeepaliveInterval() / time.Second),
+		TAP:         typ == tunio.TAP,
+		ListenAddr:  conn.LocalAddr(),
+		Advertise:   advertise,
+		Log:         log.Named("control"),
+	}, pl)
+	if err != nil {
+		pl.Close()
+		return err
+	}
+	pl.Start()
+	node.Start(ctx, time.Now())
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	log.Info("vpn started", zap.String("ifname", dev.Name()))
+	runErr := node.Run(ctx, ticker.C)
+	log.Info("shutting down")
+	closeErr := pl.Close()
+	pl.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil && !errors.Is(closeErr, os.ErrClosed) {
+		log.Debug("closing the data plane", zap.Error(closeErr))
+	}
+	return nil
+}
+
+func runHook(ctx context.Context, log *zap.Logger, name, script, ifname string) {
+	out, err := tunio.RunHook(ctx, script, []string{"IFNAME=" + ifname})
+	if err != nil {
+		log.Warn("hook failed", zap.String("hook", name), zap.Error(err), zap.ByteString("output", out))
+		return
+	}
+	log.Debug("hook ran", zap.String("hook", name), zap.ByteString("output", out))
+}

@@ -41,5 +41,8 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+demo: build
+	BIN=$(BIN) scripts/demo.sh
+
 clean:
 	rm -rf bin

@@ -89,7 +89,8 @@ type Node struct {
 	dp     DataPlane
 	log    *zap.Logger
 
-	now       int64 // seconds, from the last tick
+	trusted   []handshake.PublicKey // the trusted keys (own key when none configured)
+	now       int64                 // seconds, from the last tick
 	peers     map[netip.AddrPort]*peer
 	pending   map[netip.AddrPort]*handshake.Peer
 	reconnect []*reconnectEntry
@@ -147,6 +148,10 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 		pending: make(map[netip.AddrPort]*handshake.Peer),
 
 		unknownSeen: make(map[netip.AddrPort]int64),
+	}
+	n.trusted = cfg.Handshake.Trusted
+	if len(n.trusted) == 0 && cfg.Handshake.Identity != nil {
+		n.trusted = []handshake.PublicKey{cfg.Handshake.Identity.Public()}
 	}
 	for _, p := range cfg.Peers {
 		n.reconnect = append(n.reconnect, &reconnectEntry{address: p, timeout: 1})

@@ -92,7 +92,13 @@ func (n *Node) handleUnknown(from netip.AddrPort) {
 func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) {
 	hs := n.pending[from]
 	existing := n.peers[from]
-	if hs == nil && existing != nil && existing.hs.HasInit() {
+	// An established peer still finishing its handshake takes the message
+	// (repeats of lost messages), unless it is a new ping: then the peer has
+	// restarted and gets a fresh handshake at once. (VpnCloud answers it
+	// with the old peng for the 60 s its init state lingers, and the
+	// restarted peer stays locked out that long.) The old session keeps
+	// working until the new one is established.
+	if hs == nil && existing != nil && existing.hs.HasInit() && !n.isPing(pkt) {
 		hs = existing.hs
 	}
 	isNew := false
@@ -126,6 +132,12 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 	if res.Established && n.peers[from] == nil || res.Established && n.peers[from].hs != hs {
 		n.addPeer(ctx, from, hs)
 	}
+}
+
+// isPing reports whether pkt is a valid, trusted ping.
+func (n *Node) isPing(pkt []byte) bool {
+	msg, _, err := handshake.ParseInit(pkt, n.trusted)
+	return err == nil && msg.Stage == handshake.StagePing
 }
 
 // addPeer turns an established handshake into a peer.

@@ -116,7 +116,9 @@ func (t *Topology) Output(ctx context.Context, name string, args ...string) (str
 // going to out (may be nil). Close kills it if it is still running.
 func (t *Topology) Start(name string, out *os.File, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", t.NS(name)}, args...)...)
-	cmd.Stdout, cmd.Stderr = out, out
+	if out != nil {
+		cmd.Stdout, cmd.Stderr = out, out
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("netns %s: starting %s: %w", name, strings.Join(args, " "), err)
 	}

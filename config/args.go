@@ -52,6 +52,7 @@ type Args struct {
 	Quiet            bool     // -q, --quiet
 
 	MetricsListen *string // --metrics-listen (peercloud)
+	NoRoutes      bool    // --no-routes (peercloud)
 }
 
 // MergeArgs applies command-line settings over c, as VpnCloud's merge_args:
@@ -155,4 +156,8 @@ func (c *Config) MergeArgs(a *Args) {
 		c.Quiet = true
 	}
 	str(&c.Peercloud.MetricsListen, a.MetricsListen, "peercloud.metrics-listen", "--metrics-listen")
+	if a.NoRoutes {
+		c.Peercloud.NoRoutes = true
+		c.setOrigin("peercloud.no-routes", origin{flag: "--no-routes"})
+	}
 }

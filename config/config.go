@@ -175,6 +175,10 @@ type Peercloud struct {
 	// MetricsListen is an address (IP:port) on which to serve metrics.
 	// Default "": no metrics endpoint.
 	MetricsListen string
+	// NoRoutes stops the daemon from installing kernel routes through the
+	// device for the prefixes peers claim (those the device's own prefix
+	// does not cover). Default: false, routes are installed.
+	NoRoutes bool
 }
 
 // Config is the complete configuration of one peercloud instance. Build it

@@ -137,6 +137,7 @@ var (
 	}
 	peercloudSchema = schema{
 		"metrics-listen": strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
+		"no-routes":      boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
 	}
 	topSchema schema
 )

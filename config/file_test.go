@@ -97,6 +97,7 @@ hooks:
   peer_connected: echo connected
 peercloud:
   metrics-listen: 127.0.0.1:9100
+  no-routes: true
 `
 
 func TestVpnCloudConfigFile(t *testing.T) {
@@ -120,6 +121,7 @@ func TestVpnCloudConfigFile(t *testing.T) {
 	want.Hook = "echo all"
 	want.Hooks = map[string]string{"peer_connected": "echo connected"}
 	want.Peercloud.MetricsListen = "127.0.0.1:9100"
+	want.Peercloud.NoRoutes = true
 	c.where, want.where = nil, nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed\n%+v\nwant\n%+v", c, want)
@@ -165,7 +167,7 @@ func TestFileErrors(t *testing.T) {
 		{"top list", "- a\n- b\n", `config: line 1: must be a mapping of keys to values, not a list`, ErrWrongType},
 		{"two docs", "listen: 1\n---\nlisten: 2\n", `config: line 3: a second YAML document; a config file holds one`, ErrSyntax},
 		{"syntax", "listen: [1\n", "config: line 1: did not find expected ',' or ']'", ErrSyntax},
-		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: metrics-listen`, ErrUnknownKey},
+		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: metrics-listen, no-routes`, ErrUnknownKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseFile([]byte(tc.src))

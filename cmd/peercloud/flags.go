@@ -189,6 +189,7 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	str(&a.LogFile, "log-file", "", "", "print logs also to this `file` (truncated)")
 	list(&a.Hooks, false, "hook", "", "call `script` on every event, or event:script on one event; repeatable")
 	str(&a.MetricsListen, "metrics-listen", "", "", "peercloud: serve metrics on this `address` (IP:port)")
+	fs.BoolVar(&a.NoRoutes, "no-routes", false, "peercloud: do not install kernel routes for the prefixes peers claim")
 	return fs
 }
 

@@ -66,6 +66,7 @@ func TestParseFlags(t *testing.T) {
 		{"log-file", []string{"--log-file", "/l"}, nil, config.Args{LogFile: ptr("/l")}},
 		{"hooks", []string{"--hook", "echo all", "--hook", "peer_connected:echo a,b"}, nil, config.Args{Hooks: []string{"echo all", "peer_connected:echo a,b"}}},
 		{"metrics", []string{"--metrics-listen", "127.0.0.1:9"}, nil, config.Args{MetricsListen: ptr("127.0.0.1:9")}},
+		{"no-routes", []string{"--no-routes"}, nil, config.Args{NoRoutes: true}},
 		{"empty string value is given", []string{"--ifup", ""}, nil, config.Args{Ifup: ptr("")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +182,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--beacon-store", "--beacon-load", "--beacon-interval", "--beacon-password", "-v, --verbose",
 		"-q, --quiet", "--ip", "--advertise-addresses", "--ifup", "--ifdown", "--version",
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
-		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen",
+		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes",
 		"alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {
 		if !strings.Contains(help, f) {

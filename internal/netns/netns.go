@@ -1,7 +1,8 @@
 // Package netns builds throw-away network topologies for root-tier tests,
 // the demo and the benchmark harness: named network namespaces joined by
-// veth pairs, commands run inside them, and a cleanup that removes
-// everything it made, also after a failure.
+// veth pairs or plugged into a bridge (one shared segment), commands run
+// inside them, and a cleanup that removes everything it made, also after a
+// failure.
 //
 // It drives the system's `ip` command (iproute2), so what it does can be
 // repeated by hand from its log. Every name it creates carries the prefix
@@ -92,6 +93,27 @@ func (t *Topology) Link(a, ifA, addrA, b, ifB, addrB string) error {
 		}
 	}
 	return nil
+}
+
+// Bridge creates a Linux bridge named br in namespace sw and brings it up:
+// an Ethernet switch that Attach plugs namespaces into. Spanning tree is
+// off, so attached ports forward at once.
+func (t *Topology) Bridge(sw, br string) error {
+	if err := t.Exec(sw, "ip", "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"); err != nil {
+		return err
+	}
+	return t.Exec(sw, "ip", "link", "set", br, "up")
+}
+
+// Attach plugs namespace name into the bridge br of namespace sw with a veth
+// pair: end ifName in name gets the address addr (CIDR, may be empty), end
+// port in sw becomes a port of br. Both ends are up. port must be unique in
+// sw.
+func (t *Topology) Attach(sw, br, port, name, ifName, addr string) error {
+	if err := t.Link(sw, port, "", name, ifName, addr); err != nil {
+		return err
+	}
+	return t.Exec(sw, "ip", "link", "set", port, "master", br)
 }
 
 // Exec runs a command in namespace name and waits for it; its output is part

@@ -1,7 +1,8 @@
 // Package udptest is an in-process UDP network for tests: Conns with
 // addresses, datagrams delivered through channels, and an optional hook
 // that decides per packet whether to deliver, drop, duplicate or hold it
-// back (reorder), so simulations can build bad networks deterministically.
+// back (reorder), and endpoints behind a simulated NAT (endpoint-restricted
+// filtering), so simulations can build bad networks deterministically.
 package udptest
 
 import (
@@ -46,12 +47,15 @@ const QueueLen = 4096
 // Network connects Conns by address. The zero value is not usable; use
 // NewNetwork. All methods are safe for concurrent use.
 type Network struct {
-	hook    atomic.Pointer[Hook]
-	dropped atomic.Int64
+	hook     atomic.Pointer[Hook]
+	dropped  atomic.Int64
+	filtered atomic.Int64
+	hasNAT   atomic.Bool // set once any SetNAT was called: sends then take the lock
 
 	mu     sync.Mutex // guards the fields below
 	conns  map[netip.AddrPort]*Conn
 	held   map[netip.AddrPort][]datagram
+	nat    map[netip.AddrPort]*natState // endpoints behind a simulated NAT
 	nextIP uint32
 	nextPt uint16
 }
@@ -75,8 +79,8 @@ func (n *Network) SetHook(h Hook) {
 	n.hook.Store(&h)
 }
 
-// Dropped counts packets lost: by the hook, to unknown addresses, or to
-// full receive queues.
+// Dropped counts packets lost: by the hook, to unknown addresses, to full
+// receive queues, or filtered by a simulated NAT.
 func (n *Network) Dropped() int64 { return n.dropped.Load() }
 
 // NewConn returns a Conn at the next free address 10.0.x.y:3210.
@@ -142,6 +146,11 @@ func (n *Network) Flush() {
 // send runs one packet through the hook and delivers it.
 func (n *Network) send(from, to netip.AddrPort, data []byte) {
 	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
+	if n.hasNAT.Load() {
+		n.mu.Lock()
+		n.natOutLocked(from, to)
+		n.mu.Unlock()
+	}
 	act := Deliver
 	if h := n.hook.Load(); h != nil {
 		act = (*h)(Packet{From: from, To: to, Data: data})
@@ -172,6 +181,11 @@ func (n *Network) send(from, to netip.AddrPort, data []byte) {
 func (n *Network) enqueueLocked(to netip.AddrPort, d datagram) {
 	c := n.conns[to]
 	if c == nil {
+		n.dropped.Add(1)
+		return
+	}
+	if !n.natAllowsLocked(d.from, to) {
+		n.filtered.Add(1)
 		n.dropped.Add(1)
 		return
 	}

@@ -10,6 +10,7 @@ type Counters struct {
 	NetIn, NetInBytes         atomic.Uint64 // datagrams received
 	NetOut, NetOutBytes       atomic.Uint64 // datagrams sent by the data plane
 	ToControl                 atomic.Uint64 // packets handed to the control plane
+	Flooded                   atomic.Uint64 // device packets sent to every peer (switch/hub)
 
 	DropNoRoute     atomic.Uint64 // device packet with no peer claiming its destination
 	DropMalformed   atomic.Uint64 // device packet whose addresses can't be parsed
@@ -25,7 +26,7 @@ type Counters struct {
 // CounterValues is a plain copy of Counters for reports.
 type CounterValues struct {
 	DeviceIn, DeviceInBytes, DeviceOut, DeviceOutBytes           uint64
-	NetIn, NetInBytes, NetOut, NetOutBytes, ToControl            uint64
+	NetIn, NetInBytes, NetOut, NetOutBytes, ToControl, Flooded   uint64
 	DropNoRoute, DropMalformed, DropUnknownPeer, DropAuth        uint64
 	DropReplay, DropControlFull, DropSealFailed, DropWriteFailed uint64
 	DropUnknownType                                              uint64
@@ -38,7 +39,7 @@ func (c *Counters) Values() CounterValues {
 		DeviceOut: c.DeviceOut.Load(), DeviceOutBytes: c.DeviceOutBytes.Load(),
 		NetIn: c.NetIn.Load(), NetInBytes: c.NetInBytes.Load(),
 		NetOut: c.NetOut.Load(), NetOutBytes: c.NetOutBytes.Load(),
-		ToControl:   c.ToControl.Load(),
+		ToControl: c.ToControl.Load(), Flooded: c.Flooded.Load(),
 		DropNoRoute: c.DropNoRoute.Load(), DropMalformed: c.DropMalformed.Load(),
 		DropUnknownPeer: c.DropUnknownPeer.Load(), DropAuth: c.DropAuth.Load(),
 		DropReplay: c.DropReplay.Load(), DropControlFull: c.DropControlFull.Load(),

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -34,34 +35,7 @@ func (p *Pipeline) routineReadFromNet() {
 			_ = d.free.Push(b)
 			continue
 		}
-		snap := p.snap.Load()
-		b.snap, b.n = snap, n
-		for i := 0; i < n; i++ {
-			s := &b.slots[i]
-			s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
-			p.Counters.NetIn.Add(1)
-			p.Counters.NetInBytes.Add(uint64(s.n))
-			if s.n == 0 {
-				p.Counters.DropAuth.Add(1)
-				continue
-			}
-			peer := snap.ByAddr[s.addr]
-			if s.buf[0] == wire.InitByte {
-				// Handshake (or, from a plain peer, a close message):
-				// the control plane decides.
-				s.peer, s.out, s.verdict, s.init = peer, s.buf[:s.n], vControl, true
-				continue
-			}
-			if peer == nil {
-				p.Counters.DropUnknownPeer.Add(1)
-				p.debugDrop("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
-				if s.n >= aead.Overhead+1 {
-					p.notifyUnknown(s.addr)
-				}
-				continue
-			}
-			s.peer, s.verdict = peer, vDeliver
-		}
+		p.classifyIn(b, n, p.snap.Load())
 		if d.order.Push(b) != nil {
 			return
 		}
@@ -78,28 +52,7 @@ func (p *Pipeline) routineOpen() {
 		if !ok {
 			return
 		}
-		for i := 0; i < b.n; i++ {
-			s := &b.slots[i]
-			if s.verdict != vDeliver {
-				continue
-			}
-			pt, err := s.peer.Session.Open(s.buf[:s.n])
-			if err != nil || len(pt) == 0 {
-				s.verdict = vDrop
-				if errors.Is(err, aead.ErrReplay) {
-					p.Counters.DropReplay.Add(1)
-				} else {
-					p.Counters.DropAuth.Add(1)
-				}
-				continue
-			}
-			s.peer.Stats.InPackets.Add(1)
-			s.peer.Stats.InBytes.Add(uint64(s.n))
-			s.out = pt
-			if pt[0] != wire.TypeData {
-				s.verdict = vControl
-			}
-		}
+		p.openBatch(b)
 		b.done <- struct{}{}
 	}
 }
@@ -117,11 +70,20 @@ func (p *Pipeline) routineWriteToDevice() {
 			return
 		}
 		<-b.done
+		learning, now, ttl := b.snap.Learning, int64(0), int64(p.cfg.SwitchTimeout/time.Second)
+		if learning {
+			now = p.cfg.Now()
+		}
 		k := 0
 		for i := 0; i < b.n; i++ {
 			s := &b.slots[i]
 			switch s.verdict {
 			case vDeliver:
+				if learning {
+					if src, err := b.snap.srcKey(s.out[1:]); err == nil {
+						p.learned.learn(src, s.peer, now, ttl)
+					}
+				}
 				b.bufs[k] = s.out
 				p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
 				k++
@@ -144,6 +106,65 @@ func (p *Pipeline) routineWriteToDevice() {
 		}
 		b.reset()
 		_ = d.free.Push(b)
+	}
+}
+
+// classifyIn finds the sending peer of each of the n datagrams just read
+// into b (the net reader's per-batch work).
+func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
+	b.snap, b.n = snap, n
+	for i := 0; i < n; i++ {
+		s := &b.slots[i]
+		s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
+		p.Counters.NetIn.Add(1)
+		p.Counters.NetInBytes.Add(uint64(s.n))
+		if s.n == 0 {
+			p.Counters.DropAuth.Add(1)
+			continue
+		}
+		peer := snap.ByAddr[s.addr]
+		if s.buf[0] == wire.InitByte {
+			// Handshake (or, from a plain peer, a close message):
+			// the control plane decides.
+			s.peer, s.out, s.verdict, s.init = peer, s.buf[:s.n], vControl, true
+			continue
+		}
+		if peer == nil {
+			p.Counters.DropUnknownPeer.Add(1)
+			p.debugDrop("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
+			if s.n >= aead.Overhead+1 {
+				p.notifyUnknown(s.addr)
+			}
+			continue
+		}
+		s.peer, s.verdict = peer, vDeliver
+	}
+}
+
+// openBatch authenticates and decrypts the datagrams of b (a crypto
+// worker's work).
+func (p *Pipeline) openBatch(b *Batch) {
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		if s.verdict != vDeliver {
+			continue
+		}
+		pt, err := s.peer.Session.Open(s.buf[:s.n])
+		if err != nil || len(pt) == 0 {
+			s.verdict = vDrop
+			if errors.Is(err, aead.ErrReplay) {
+				p.Counters.DropReplay.Add(1)
+			} else {
+				p.Counters.DropAuth.Add(1)
+			}
+			continue
+		}
+		s.peer.Stats.InPackets.Add(1)
+		s.peer.Stats.InBytes.Add(uint64(s.n))
+		s.out = pt
+		if pt[0] != wire.TypeData {
+			s.verdict = vControl
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/udpio"
 	"github.com/peercloud/peercloud/wire"
 )
 
@@ -31,25 +32,7 @@ func (p *Pipeline) routineReadFromDevice() {
 			_ = d.free.Push(b)
 			continue
 		}
-		snap := p.snap.Load()
-		b.snap, b.n = snap, n
-		for i := 0; i < n; i++ {
-			s := &b.slots[i]
-			s.n = b.sizes[i]
-			p.Counters.DeviceIn.Add(1)
-			p.Counters.DeviceInBytes.Add(uint64(s.n))
-			peer, err := snap.lookupDst(s.buf[headroom : headroom+s.n])
-			switch {
-			case err != nil:
-				p.Counters.DropMalformed.Add(1)
-				p.debugDrop("dropping malformed packet from device", zap.Error(err))
-			case peer == nil:
-				p.Counters.DropNoRoute.Add(1)
-				p.debugDrop("dropping packet for unclaimed destination")
-			default:
-				s.peer, s.addr, s.verdict = peer, peer.Addr, vSend
-			}
-		}
+		p.classifyOut(b, n, p.snap.Load())
 		if d.order.Push(b) != nil {
 			return
 		}
@@ -65,20 +48,7 @@ func (p *Pipeline) routineSeal() {
 		if !ok {
 			return
 		}
-		for i := 0; i < b.n; i++ {
-			s := &b.slots[i]
-			if s.verdict != vSend {
-				continue
-			}
-			s.buf[aead.HeaderLen] = wire.TypeData
-			out, err := s.peer.Session.Seal(s.buf, s.n+1)
-			if err != nil {
-				s.verdict = vDrop
-				p.Counters.DropSealFailed.Add(1)
-				continue
-			}
-			s.out = out
-		}
+		p.sealBatch(b)
 		b.done <- struct{}{}
 	}
 }
@@ -123,4 +93,76 @@ func (p *Pipeline) routineWriteToNet() {
 		b.reset()
 		_ = d.free.Push(b)
 	}
+}
+
+// classifyOut finds the peer of each of the n packets just read into b
+// (the device reader's per-batch work).
+func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
+	now := p.cfg.Now()
+	b.snap, b.n = snap, n
+	for i := 0; i < n; i++ {
+		s := &b.slots[i]
+		s.n = b.sizes[i]
+		p.Counters.DeviceIn.Add(1)
+		p.Counters.DeviceInBytes.Add(uint64(s.n))
+		peer, flood, err := p.lookupDst(snap, s.buf[headroom:headroom+s.n], now)
+		switch {
+		case err != nil:
+			p.Counters.DropMalformed.Add(1)
+			p.debugDrop("dropping malformed packet from device", zap.Error(err))
+		case flood:
+			p.flood(snap, s.buf[headroom:headroom+s.n])
+		case peer == nil:
+			p.Counters.DropNoRoute.Add(1)
+			p.debugDrop("dropping packet for unclaimed destination")
+		default:
+			s.peer, s.addr, s.verdict = peer, peer.Addr, vSend
+		}
+	}
+}
+
+// sealBatch seals the packets of b that go out (a crypto worker's work).
+func (p *Pipeline) sealBatch(b *Batch) {
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		if s.verdict != vSend {
+			continue
+		}
+		s.buf[aead.HeaderLen] = wire.TypeData
+		out, err := s.peer.Session.Seal(s.buf, s.n+1)
+		if err != nil {
+			s.verdict = vDrop
+			p.Counters.DropSealFailed.Add(1)
+			continue
+		}
+		s.out = out
+	}
+}
+
+// flood sends pkt to every peer of snap (switch and hub modes: broadcast
+// and unknown destinations). Flooded packets are rare (ARP, DHCP, unknown
+// unicast) and sealed and sent right here, once per peer, from the reader's
+// scratch buffer; they may overtake packets of earlier batches.
+func (p *Pipeline) flood(snap *Snapshot, pkt []byte) {
+	p.Counters.Flooded.Add(1)
+	buf := p.floodBuf
+	for _, peer := range snap.Peers {
+		buf[aead.HeaderLen] = wire.TypeData
+		copy(buf[headroom:], pkt)
+		out, err := peer.Session.Seal(buf, len(pkt)+1)
+		if err != nil {
+			p.Counters.DropSealFailed.Add(1)
+			continue
+		}
+		p.floodMsg[0] = udpio.Message{Buf: out, N: len(out), Addr: peer.Addr}
+		if _, err := p.conn.WriteBatch(p.floodMsg); err != nil {
+			p.Counters.DropWriteFailed.Add(1)
+			continue
+		}
+		peer.Stats.OutPackets.Add(1)
+		peer.Stats.OutBytes.Add(uint64(len(out)))
+		p.Counters.NetOut.Add(1)
+		p.Counters.NetOutBytes.Add(uint64(len(out)))
+	}
+	p.floodMsg[0].Buf = nil
 }

@@ -52,6 +52,14 @@ type Config struct {
 	// ControlQueue is the capacity of the channel to the control plane
 	// (default 256).
 	ControlQueue int
+	// SwitchTimeout is how long a learned address stays valid in switch
+	// mode (default 300 s, VpnCloud's).
+	SwitchTimeout time.Duration
+	// MaxLearned bounds the learned-address table (default 65536).
+	MaxLearned int
+	// Now is the clock for learned addresses, in unix seconds (default
+	// the wall clock).
+	Now func() int64
 }
 
 func (c *Config) withDefaults() Config {
@@ -71,6 +79,15 @@ func (c *Config) withDefaults() Config {
 	if d.ControlQueue <= 0 {
 		d.ControlQueue = 256
 	}
+	if d.SwitchTimeout <= 0 {
+		d.SwitchTimeout = 300 * time.Second
+	}
+	if d.MaxLearned <= 0 {
+		d.MaxLearned = 65536
+	}
+	if d.Now == nil {
+		d.Now = func() int64 { return time.Now().Unix() }
+	}
 	return d
 }
 
@@ -89,6 +106,11 @@ type Pipeline struct {
 	Counters Counters
 
 	out, in direction
+	learned *learnTable
+
+	// floodBuf and floodMsg are the device reader's scratch for flooding.
+	floodBuf []byte
+	floodMsg []udpio.Message
 
 	sendMu  sync.Mutex
 	sendMsg []udpio.Message
@@ -118,12 +140,6 @@ func newDirection(cfg Config, bufSize int) direction {
 	return d
 }
 
-func (d direction) close() {
-	d.work.Close()
-	d.order.Close()
-	d.free.Close()
-}
-
 // New builds a pipeline over dev and conn. Nothing runs until Start.
 func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeline {
 	cfg = cfg.withDefaults()
@@ -143,6 +159,10 @@ func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeli
 		out:     newDirection(cfg, bufSize),
 		in:      newDirection(cfg, bufSize),
 		sendMsg: make([]udpio.Message, 1),
+		learned: newLearnTable(cfg.MaxLearned),
+
+		floodBuf: make([]byte, bufSize),
+		floodMsg: make([]udpio.Message, 1),
 	}
 	p.snap.Store(&Snapshot{})
 	return p

@@ -33,25 +33,51 @@ type Snapshot struct {
 	// TAP reports whether the device carries Ethernet frames (addresses are
 	// MACs) rather than IP packets.
 	TAP bool
+	// Learning makes the data plane learn source addresses of packets from
+	// peers and send to the learned peer first (switch mode).
+	Learning bool
+	// Flood sends packets whose destination nobody claims (broadcast,
+	// unknown unicast) to every peer instead of dropping them (switch and
+	// hub modes).
+	Flood bool
+	// Peers lists every peer, for flooding.
+	Peers []*Peer
 }
 
-// lookupDst returns the peer that claims the destination of pkt.
-func (s *Snapshot) lookupDst(pkt []byte) (*Peer, error) {
-	var (
-		k   route.Key
-		err error
-	)
+// dstKey and srcKey extract the addresses the snapshot routes by.
+func (s *Snapshot) dstKey(pkt []byte) (route.Key, error) {
 	if s.TAP {
-		k, err = route.MACDst(pkt)
-	} else {
-		k, err = route.IPDst(pkt)
+		return route.MACDst(pkt)
 	}
+	return route.IPDst(pkt)
+}
+
+func (s *Snapshot) srcKey(pkt []byte) (route.Key, error) {
+	if s.TAP {
+		return route.MACSrc(pkt)
+	}
+	return route.IPSrc(pkt)
+}
+
+// has reports whether p is a peer of this snapshot (learned entries may
+// name peers that are gone).
+func (s *Snapshot) has(p *Peer) bool { return p != nil && s.ByAddr[p.Addr] == p }
+
+// lookupDst returns the peer for the destination of pkt: the learned one
+// (switch mode), else the one claiming it (longest prefix); flood is true
+// when nobody does and the snapshot floods.
+func (p *Pipeline) lookupDst(s *Snapshot, pkt []byte, now int64) (peer *Peer, flood bool, err error) {
+	k, err := s.dstKey(pkt)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if s.Routes == nil {
-		return nil, nil
+	if s.Learning {
+		if lp := p.learned.lookup(k, now); s.has(lp) {
+			return lp, false, nil
+		}
 	}
-	p, _ := s.Routes.Lookup(k)
-	return p, nil
+	if lp, ok := s.Routes.Lookup(k); ok {
+		return lp, false, nil
+	}
+	return nil, s.Flood && len(s.Peers) > 0, nil
 }

@@ -68,6 +68,13 @@ type Config struct {
 	Keepalive int
 	// TAP reports a TAP device: claims and lookups are MAC addresses.
 	TAP bool
+	// Learning and Flood are the forwarding mode (VpnCloud's learning and
+	// broadcast flags): router = neither, switch = both, hub = Flood.
+	Learning, Flood bool
+	// RoutesChanged, when set, is called from the control goroutine with
+	// the IP prefixes peers claim each time that set changes (the daemon
+	// installs kernel routes for them). It must not block for long.
+	RoutesChanged func(prefixes []netip.Prefix)
 	// ListenAddr is the local socket address, published as an own address
 	// when it is specific.
 	ListenAddr netip.AddrPort
@@ -102,6 +109,7 @@ type Node struct {
 	nextPeers     int64
 	nextOwnAddrs  int64
 	snapshotDirty bool
+	routes        []netip.Prefix // the prefixes last passed to RoutesChanged
 	stats         statsCell
 	Counters      Counters
 }

@@ -46,6 +46,9 @@ type nodeOpts struct {
 	trusted  []handshake.PublicKey
 	peers    []string
 	tunIP    string
+	// tap makes the device a TAP (no claims); learning and flood set the
+	// forwarding mode.
+	tap, learning, flood bool
 }
 
 func startNode(t *testing.T, network *udptest.Network, addr string, now time.Time, o nodeOpts) *testNode {
@@ -55,7 +58,11 @@ func startNode(t *testing.T, network *udptest.Network, addr string, now time.Tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := tuntest.NewChannelTUN("tun0", tunio.TUN, 1400)
+	typ := tunio.TUN
+	if o.tap {
+		typ = tunio.TAP
+	}
+	dev := tuntest.NewChannelTUN("dev0", typ, 1400)
 	log := zaptest.NewLogger(t).Named(addr)
 	pl := pipeline.New(pipeline.Config{Workers: 2, Batches: 4, BatchSize: 8}, dev, conn, log)
 	if o.algs == nil {
@@ -66,12 +73,20 @@ func startNode(t *testing.T, network *udptest.Network, addr string, now time.Tim
 	}
 	hc := &handshake.Config{Identity: o.identity, Trusted: o.trusted, Algorithms: o.algs, AllowPlain: o.plain, Extended: true, Logger: log}
 	rand.Read(hc.NodeID[:])
-	tunIP := netip.MustParseAddr(o.tunIP)
+	var tunIP netip.Addr
+	var claims []wire.Range
+	if !o.tap {
+		tunIP = netip.MustParseAddr(o.tunIP)
+		claims = []wire.Range{{Base: wire.AddressFromIP(tunIP), PrefixLen: 32}}
+	}
 	node, err := New(Config{
 		Handshake:  hc,
 		Peers:      o.peers,
-		Claims:     []wire.Range{{Base: wire.AddressFromIP(tunIP), PrefixLen: 32}},
+		Claims:     claims,
 		ListenAddr: ap,
+		TAP:        o.tap,
+		Learning:   o.learning,
+		Flood:      o.flood,
 		Log:        log,
 	}, pl)
 	if err != nil {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/peercloud/peercloud/pipeline"
 	"github.com/peercloud/peercloud/route"
@@ -13,23 +14,44 @@ import (
 func (n *Node) publish() {
 	n.snapshotDirty = false
 	snap := &pipeline.Snapshot{
-		ByAddr: make(map[netip.AddrPort]*pipeline.Peer, len(n.peers)),
-		TAP:    n.cfg.TAP,
+		ByAddr:   make(map[netip.AddrPort]*pipeline.Peer, len(n.peers)),
+		TAP:      n.cfg.TAP,
+		Learning: n.cfg.Learning,
+		Flood:    n.cfg.Flood,
+		Peers:    make([]*pipeline.Peer, 0, len(n.peers)),
 	}
+	var prefixes []netip.Prefix
 	var entries []route.Entry[*pipeline.Peer]
 	status := make([]PeerStatus, 0, len(n.peers))
 	for addr, p := range n.peers {
 		snap.ByAddr[addr] = p.dp
+		snap.Peers = append(snap.Peers, p.dp)
 		st := PeerStatus{Addr: addr.String(), NodeID: fmtNodeID(p.nodeID), Algorithm: p.hs.Algorithm().String(), LastSeen: p.lastSeen}
 		for _, c := range p.claims {
 			entries = append(entries, route.Entry[*pipeline.Peer]{Prefix: keyOf(c.Base), Bits: c.PrefixLen, Value: p.dp})
 			st.Claims = append(st.Claims, c.String())
+			if ip, ok := c.Base.IP(); ok {
+				prefixes = append(prefixes, netip.PrefixFrom(ip, int(c.PrefixLen)).Masked())
+			}
 		}
 		status = append(status, st)
 	}
 	snap.Routes = route.NewTable(entries)
 	n.dp.Publish(snap)
 	n.stats.v.Store(&status)
+	slices.SortFunc(prefixes, comparePrefix)
+	prefixes = slices.Compact(prefixes)
+	if n.cfg.RoutesChanged != nil && !slices.Equal(prefixes, n.routes) {
+		n.routes = prefixes
+		n.cfg.RoutesChanged(slices.Clone(prefixes))
+	}
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }
 
 func keyOf(a wire.Address) route.Key { return route.Key{Len: a.Len, Data: a.Data} }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -158,7 +159,10 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
 
 	// Data plane and control plane.
-	pl := pipeline.New(pipeline.Config{MaxPacket: dev.MTU() + 18}, dev, conn, log.Named("data"))
+	mode := cfg.Mode.Effective(cfg.Device.Type)
+	log.Info("forwarding mode", zap.Stringer("mode", mode))
+	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
+	pl := pipeline.New(pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}, dev, conn, log.Named("data"))
 	devClosed = true // the pipeline owns the device and the socket now
 	node, err := control.New(control.Config{
 		Handshake:   hc,
@@ -167,9 +171,16 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		PeerTimeout: int(cfg.PeerTimeout / time.Second),
 		Keepalive:   int(cfg.KeepaliveInterval() / time.Second),
 		TAP:         typ == tunio.TAP,
-		ListenAddr:  conn.LocalAddr(),
-		Advertise:   advertise,
-		Log:         log.Named("control"),
+		Learning:    mode == config.ModeSwitch,
+		Flood:       mode == config.ModeSwitch || mode == config.ModeHub,
+		RoutesChanged: func(prefixes []netip.Prefix) {
+			if !cfg.Peercloud.NoRoutes && typ == tunio.TUN {
+				routes.sync(prefixes)
+			}
+		},
+		ListenAddr: conn.LocalAddr(),
+		Advertise:  advertise,
+		Log:        log.Named("control"),
 	}, pl)
 	if err != nil {
 		pl.Close()
@@ -191,6 +202,47 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		log.Debug("closing the data plane", zap.Error(closeErr))
 	}
 	return nil
+}
+
+// kernelRoutes keeps kernel routes through the device for the prefixes
+// peers claim, except those the device's own prefix already covers (the
+// kernel routes those itself). VpnCloud leaves this to the user (its
+// issues #10 and #48).
+type kernelRoutes struct {
+	dev       *tunio.Tun
+	own       netip.Prefix
+	log       *zap.Logger
+	installed []netip.Prefix
+}
+
+func (k *kernelRoutes) sync(want []netip.Prefix) {
+	var keep []netip.Prefix
+	for _, p := range want {
+		if k.own.IsValid() && k.own.Bits() <= p.Bits() && k.own.Contains(p.Addr()) {
+			continue
+		}
+		if slices.Contains(k.installed, p) {
+			keep = append(keep, p)
+			continue
+		}
+		if err := k.dev.AddRoute(p); err != nil {
+			k.log.Warn("cannot install route for a claimed prefix", zap.Stringer("prefix", p), zap.Error(err))
+			continue
+		}
+		keep = append(keep, p)
+		k.log.Info("installed route", zap.Stringer("prefix", p), zap.String("dev", k.dev.Name()))
+	}
+	for _, p := range k.installed {
+		if slices.Contains(keep, p) {
+			continue
+		}
+		if err := k.dev.DelRoute(p); err != nil {
+			k.log.Debug("removing route", zap.Stringer("prefix", p), zap.Error(err))
+		} else {
+			k.log.Info("removed route", zap.Stringer("prefix", p), zap.String("dev", k.dev.Name()))
+		}
+	}
+	k.installed = keep
 }
 
 func runHook(ctx context.Context, log *zap.Logger, name, script, ifname string) {

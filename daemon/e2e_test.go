@@ -300,3 +300,60 @@ func TestWrongPasswordNeverGetsIn(t *testing.T) {
 		t.Fatal("a node with the wrong password reached the other through the tunnel")
 	}
 }
+
+// routeDev returns the device the kernel in namespace name routes dst
+// through.
+func (s *site) routeDev(name, dst string) string {
+	out, err := s.topo.Output(context.Background(), name, "ip", "-o", "route", "get", dst)
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "dev" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+func TestClaimedPrefixesGetKernelRoutes(t *testing.T) {
+	s := newSite(t)
+	// b claims a subnet behind it besides its tunnel address; a installs a
+	// route for it through its device and removes it when b leaves.
+	claim := fmt.Sprintf("10.203.%d.0/24", s.n%250)
+	dst := fmt.Sprintf("10.203.%d.7", s.n%250)
+	s.start("b", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--no-port-forwarding", "--password", "routes", "--claim", claim)
+	s.start("a", "--ip", s.tunnel("a")+"/24", "-l", "3210", "-c", s.underlay("b")+":3210", "--no-port-forwarding", "--password", "routes")
+	s.mustPingBothWays(15 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.routeDev("a", dst) != "pca0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no route for %s through pca0 in a (route get says dev %q)", claim, s.routeDev("a", dst))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.stop("b"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for s.routeDev("a", dst) == "pca0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("route for %s still through pca0 after b left", claim)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestNoRoutesFlag(t *testing.T) {
+	s := newSite(t)
+	claim := fmt.Sprintf("10.204.%d.0/24", s.n%250)
+	dst := fmt.Sprintf("10.204.%d.7", s.n%250)
+	s.start("b", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--no-port-forwarding", "--password", "noroutes", "--claim", claim)
+	s.start("a", "--ip", s.tunnel("a")+"/24", "-l", "3210", "-c", s.underlay("b")+":3210", "--no-port-forwarding", "--password", "noroutes", "--no-routes")
+	s.mustPingBothWays(15 * time.Second)
+	time.Sleep(time.Second)
+	if dev := s.routeDev("a", dst); dev == "pca0" {
+		t.Fatalf("--no-routes: a route for %s through pca0 was installed", claim)
+	}
+}

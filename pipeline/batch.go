@@ -12,6 +12,16 @@ import (
 // sealing happens in place.
 const headroom = aead.HeaderLen + 1
 
+// netRoom is where a received datagram starts in its slot, and devRoom the
+// headroom the device gets in front of each packet written to it:
+// whatever the framing (plain: type byte first; sealed: the 8-byte header
+// first), the packet after decryption has at least devRoom = 16 bytes in
+// front of it, room for the device's virtio-net header (10 bytes).
+const (
+	netRoom = 16
+	devRoom = 16
+)
+
 // verdict says what the writer does with a packet.
 type verdict uint8
 

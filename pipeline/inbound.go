@@ -24,7 +24,7 @@ func (p *Pipeline) routineReadFromNet() {
 			return
 		}
 		for i := range b.slots {
-			b.msgs[i].Buf = b.slots[i].buf
+			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
 		}
 		n, err := p.conn.ReadBatch(b.msgs)
 		if err != nil {
@@ -84,7 +84,10 @@ func (p *Pipeline) routineWriteToDevice() {
 						p.learned.learn(src, s.peer, now, ttl)
 					}
 				}
-				b.bufs[k] = s.out
+				// Hand the device the packet with devRoom bytes in front
+				// (a vnet header goes there), whatever the framing was.
+				start := cap(s.buf) - cap(s.out) + 1
+				b.bufs[k] = s.buf[start-devRoom : start+len(s.out)-1]
 				p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
 				k++
 			case vControl:
@@ -92,7 +95,7 @@ func (p *Pipeline) routineWriteToDevice() {
 			}
 		}
 		if k > 0 {
-			n, err := p.dev.Write(b.bufs[:k], 1)
+			n, err := p.dev.Write(b.bufs[:k], devRoom)
 			p.Counters.DeviceOut.Add(uint64(n))
 			if err != nil {
 				if !p.isClosed(err) {
@@ -123,10 +126,11 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 			continue
 		}
 		peer := snap.ByAddr[s.addr]
-		if s.buf[0] == wire.InitByte {
+		dgram := s.buf[netRoom : netRoom+s.n]
+		if dgram[0] == wire.InitByte {
 			// Handshake (or, from a plain peer, a close message):
 			// the control plane decides.
-			s.peer, s.out, s.verdict, s.init = peer, s.buf[:s.n], vControl, true
+			s.peer, s.out, s.verdict, s.init = peer, dgram, vControl, true
 			continue
 		}
 		if peer == nil {
@@ -149,7 +153,7 @@ func (p *Pipeline) openBatch(b *Batch) {
 		if s.verdict != vDeliver {
 			continue
 		}
-		pt, err := s.peer.Session.Open(s.buf[:s.n])
+		pt, err := s.peer.Session.Open(s.buf[netRoom : netRoom+s.n])
 		if err != nil || len(pt) == 0 {
 			s.verdict = vDrop
 			if errors.Is(err, aead.ErrReplay) {

@@ -146,7 +146,7 @@ func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeli
 	if log == nil {
 		log = zap.NewNop()
 	}
-	bufSize := headroom + cfg.MaxPacket + aead.TagLen
+	bufSize := netRoom + headroom + cfg.MaxPacket + aead.TagLen
 	if bufSize < 2048 {
 		bufSize = 2048
 	}

@@ -83,7 +83,7 @@ func carry(out, in *Batch, from netip.AddrPort) int {
 		if s.verdict != vSend {
 			continue
 		}
-		n := copy(in.slots[k].buf, s.out)
+		n := copy(in.slots[k].buf[netRoom:], s.out)
 		in.msgs[k].N, in.msgs[k].Addr = n, from
 		k++
 	}
@@ -178,7 +178,7 @@ func TestBadInputIsDroppedAndCounted(t *testing.T) {
 		{addrA, nil},
 	}
 	for i, d := range dgrams {
-		in.msgs[i].N, in.msgs[i].Addr = copy(in.slots[i].buf, d.data), d.from
+		in.msgs[i].N, in.msgs[i].Addr = copy(in.slots[i].buf[netRoom:], d.data), d.from
 	}
 	h.rx.classifyIn(in, len(dgrams), h.snapRx)
 	h.rx.openBatch(in)
@@ -210,8 +210,8 @@ func TestControlMessagesGoToControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.msgs[0].N, in.msgs[0].Addr = copy(in.slots[0].buf, ka), addrA
-	in.msgs[1].N, in.msgs[1].Addr = copy(in.slots[1].buf, []byte{wire.InitByte, 1, 2}), netip.MustParseAddrPort("198.51.100.1:5")
+	in.msgs[0].N, in.msgs[0].Addr = copy(in.slots[0].buf[netRoom:], ka), addrA
+	in.msgs[1].N, in.msgs[1].Addr = copy(in.slots[1].buf[netRoom:], []byte{wire.InitByte, 1, 2}), netip.MustParseAddrPort("198.51.100.1:5")
 	h.rx.classifyIn(in, 2, h.snapRx)
 	h.rx.openBatch(in)
 	for i := 0; i < 2; i++ {

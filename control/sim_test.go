@@ -356,6 +356,20 @@ func meshComplete(nodes []*simNode) bool {
 
 func (s *sim) fullMesh() bool { return meshComplete(s.live()) }
 
+// knowAll reports whether every node of nodes has all the others as peers
+// (and maybe more).
+func knowAll(nodes []*simNode) bool {
+	for _, n := range nodes {
+		snap := n.snap()
+		for _, m := range nodes {
+			if m != n && snap.ByAddr[m.addr] == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // simSize scales a node count down under the race detector and -short.
 func simSize(full, small int) int {
 	if testenv.Short() {
@@ -368,7 +382,7 @@ func TestSimMeshConvergence(t *testing.T) {
 	size := simSize(50, 20)
 	s := newSim(t, 0)
 	s.addMesh(size)
-	secs := s.runUntil("full mesh", 120, s.fullMesh, nil)
+	secs := s.runUntil("full mesh", 400, s.fullMesh, nil)
 	t.Logf("%d nodes: full mesh after %d simulated seconds, %d datagrams (%d handshake), %d lost",
 		size, secs, s.sent.Load(), s.handshakes.Load(), s.net.Dropped())
 	// Every pair needs at least one handshake (ping, pong, peng) and
@@ -411,7 +425,7 @@ func TestSimLeave(t *testing.T) {
 	size := simSize(16, 8)
 	s := newSim(t, simPeerTimeout)
 	s.addMesh(size)
-	s.runUntil("full mesh", 120, s.fullMesh, nil)
+	s.runUntil("full mesh", 400, s.fullMesh, nil)
 
 	// A clean stop: everyone forgets the node and its claim at once,
 	// without the clock moving.
@@ -463,7 +477,7 @@ func TestSimPartitionHeals(t *testing.T) {
 	size := simSize(16, 8)
 	s := newSim(t, simPeerTimeout)
 	s.addMesh(size)
-	s.runUntil("full mesh", 120, s.fullMesh, nil)
+	s.runUntil("full mesh", 400, s.fullMesh, nil)
 
 	half := func(a netip.AddrPort) bool { return a.Addr().As4()[3] < byte(size/2) }
 	left, right := s.nodes[:size/2], s.nodes[size/2:]
@@ -479,7 +493,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		return false
 	}
 	halvesComplete := func() {
-		if !meshComplete(left) || !meshComplete(right) {
+		if !knowAll(left) || !knowAll(right) {
 			t.Fatalf("a half lost its inner connections at %d s; %s", s.elapsed(), s.describe())
 		}
 	}
@@ -495,9 +509,12 @@ func TestSimPartitionHeals(t *testing.T) {
 			}
 		}
 	}
-	// A while longer partitioned: configured peers keep being retried, with
-	// backoff.
-	s.run(60, halvesComplete)
+	// Longer partitioned than a handshake keeps retrying (MaxFailedRetries
+	// seconds): the pings between the halves' old peers have stopped, only
+	// the configured peer (node 0) is still retried (for ever: each attempt
+	// pings every second until it gives up). Healing goes through it, and
+	// the peer lists exchanged in the handshakes spread the rest.
+	s.run(handshake.MaxFailedRetries+37, halvesComplete)
 
 	s.setCut(nil)
 	secs = s.runUntil("mesh healed", 4*simKeepalive+60, s.fullMesh, nil)
@@ -528,7 +545,7 @@ func TestSimRouting(t *testing.T) {
 		}
 		s.addNode(o)
 	}
-	s.runUntil("full mesh", 60, s.fullMesh, nil)
+	s.runUntil("full mesh", 400, s.fullMesh, nil)
 
 	devOut := func() []uint64 {
 		var v []uint64

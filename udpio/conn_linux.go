@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -19,10 +18,12 @@ import (
 const (
 	DefaultBufferSize = 4 << 20 // SO_RCVBUF / SO_SNDBUF request
 	DefaultMaxBatch   = 64      // messages per recvmmsg/sendmmsg
+	DefaultGROBuffers = 16      // 64 KiB receive buffers with UDP_GRO
 )
 
 // Options configure Listen. The zero value is a dual-stack socket with
-// 4 MiB buffers and batches of up to 64 messages per system call.
+// 4 MiB buffers, batches of up to 64 messages per system call, and UDP GSO
+// and GRO on where the kernel supports them.
 type Options struct {
 	// ForceIPv4 skips the dual-stack socket and opens an IPv4-only one, as
 	// happens automatically on a host without IPv6 (VpnCloud issue #300).
@@ -31,66 +32,115 @@ type Options struct {
 	// bytes; zero means DefaultBufferSize, negative keeps the kernel's. As
 	// root the FORCE variants lift the net.core.[rw]mem_max cap.
 	RecvBuffer, SendBuffer int
-	// MaxBatch bounds the messages moved per system call; zero means
-	// DefaultMaxBatch. Longer batches are split.
+	// MaxBatch bounds the sendmmsg/recvmmsg headers per system call; zero
+	// means DefaultMaxBatch. Longer batches are split.
 	MaxBatch int
+	// NoGSO turns UDP_SEGMENT send offload off. It is on by default when
+	// the kernel supports it, and turns itself off for good if a send
+	// with it fails with EIO (a device without checksum offload).
+	NoGSO bool
+	// NoGRO turns UDP_GRO receive offload off. It is on by default when
+	// the kernel supports it.
+	NoGRO bool
+	// GROBuffers is the number of 64 KiB receive buffers used while GRO
+	// is on, which bounds the datagrams (coalesced or not) taken per
+	// recvmmsg: memory is GROBuffers × 64 KiB per socket. Zero means
+	// DefaultGROBuffers; it is capped at MaxBatch.
+	GROBuffers int
+	// ReusePort sets SO_REUSEPORT before binding, so that further sockets
+	// of this user may bind the same port and the kernel spreads peers
+	// across them by a hash of their addresses. ListenShards sets it.
+	ReusePort bool
 	// Logger receives the fallback and buffer messages; nil means zap.NewNop().
 	Logger *zap.Logger
 }
 
+// Offloads tells which offloads a Socket uses at the moment.
+type Offloads struct {
+	GSO       bool // UDP_SEGMENT on send: runs to one peer leave as one message
+	GRO       bool // UDP_GRO on receive: coalesced datagrams are split in ReadBatch
+	ReusePort bool // SO_REUSEPORT: the port may be shared by shards
+}
+
 // Socket is a Linux UDP socket implementing Conn with recvmmsg/sendmmsg
-// over preallocated headers: no allocation per packet in steady state.
+// over preallocated headers, UDP GSO and GRO: no allocation per packet in
+// steady state.
 type Socket struct {
 	file  *os.File        // non-blocking, registered with Go's poller
 	rc    syscall.RawConn // raw access to the fd through the poller
 	v6    bool            // AF_INET6 (dual-stack) rather than AF_INET
+	reuse bool            // SO_REUSEPORT set
 	local netip.AddrPort
 	log   *zap.Logger
+
+	gso atomic.Bool // UDP_SEGMENT in use; cleared once on EIO
+
+	// Counters for tests and benchmarks.
+	gsoSent     atomic.Uint64 // messages sent with a UDP_SEGMENT cmsg
+	groCoalesce atomic.Uint64 // datagrams received with a gso_size cmsg
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 
-	rmu   sync.Mutex // guards r and the read call state below
-	r     *mmsgScratch
-	rn    int   // messages offered to recvmmsg
-	rgot  int   // messages received
-	rerr  error // errno from recvmmsg
-	rfunc func(uintptr) bool
+	rmu      sync.Mutex // guards r, gro and the read call state below
+	r        *mmsgScratch
+	gro      *groReader // nil without UDP_GRO
+	rn       int        // messages offered to recvmmsg
+	rgot     int        // messages received
+	rerr     error      // errno from recvmmsg
+	rnoblock bool       // recvmmsg reports EAGAIN as 0 messages instead of waiting
+	rfunc    func(uintptr) bool
 
 	wmu   sync.Mutex // guards w and the write call state below
 	w     *mmsgScratch
-	wn    int   // messages to send
-	wsent int   // messages sent
+	wn    int   // headers to send
+	wsent int   // headers sent
 	werr  error // errno from sendmmsg
 	wfunc func(uintptr) bool
 }
 
 var _ Conn = (*Socket)(nil)
 
-// mmsgScratch is one preallocated recvmmsg/sendmmsg argument array; each
-// header points at its own iovec and sockaddr, set once.
+// mmsgScratch is one preallocated recvmmsg/sendmmsg argument array with
+// its iovecs, sockaddrs, control buffers (ctrlSize bytes per header) and,
+// for sends, the number of caller messages each header carries.
 type mmsgScratch struct {
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []sockaddrBuf
+	hdrs     []unix.Mmsghdr
+	iovs     []unix.Iovec
+	names    []sockaddrBuf
+	ctrl     []byte
+	ctrlSize int
+	counts   []int
 }
 
-func newScratch(n int) *mmsgScratch {
-	s := &mmsgScratch{hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]sockaddrBuf, n)}
+// newScratch makes n headers and niov iovecs; header i points at its own
+// sockaddr and, while niov == n, at iovec i (reads; sends repoint them).
+func newScratch(n, niov, ctrlSize int) *mmsgScratch {
+	s := &mmsgScratch{
+		hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, niov), names: make([]sockaddrBuf, n),
+		ctrl: make([]byte, n*ctrlSize), ctrlSize: ctrlSize, counts: make([]int, n),
+	}
 	for i := range s.hdrs {
-		s.hdrs[i].Hdr.Iov = &s.iovs[i]
-		s.hdrs[i].Hdr.SetIovlen(1)
+		if i < niov {
+			s.hdrs[i].Hdr.Iov = &s.iovs[i]
+			s.hdrs[i].Hdr.SetIovlen(1)
+		}
 		s.hdrs[i].Hdr.Name = &s.names[i][0]
 	}
 	return s
 }
 
-// setBuf points iovec i at b. A zero-length buffer still needs a valid
-// base, so it borrows the sockaddr storage with length 0.
-func (s *mmsgScratch) setBuf(i int, b []byte) {
+// control returns header i's control buffer.
+func (s *mmsgScratch) control(i int) []byte {
+	return s.ctrl[i*s.ctrlSize : (i+1)*s.ctrlSize]
+}
+
+// setIov points iovec i at b. A zero-length buffer still needs a valid
+// base, so it borrows sockaddr storage with length 0.
+func (s *mmsgScratch) setIov(i int, b []byte) {
 	if len(b) == 0 {
-		s.iovs[i].Base = &s.names[i][0]
+		s.iovs[i].Base = &s.names[0][0]
 		s.iovs[i].SetLen(0)
 		return
 	}
@@ -122,7 +172,7 @@ func ListenAddrPort(ap netip.AddrPort, opts Options) (*Socket, error) {
 	}
 	ap = netip.AddrPortFrom(a, ap.Port())
 	if !opts.ForceIPv4 {
-		fd, err := bindFunc(ap, true)
+		fd, err := bindFunc(ap, true, opts.ReusePort)
 		if err == nil {
 			return newSocket(fd, true, opts, log)
 		}
@@ -137,7 +187,7 @@ func ListenAddrPort(ap netip.AddrPort, opts Options) (*Socket, error) {
 		}
 		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
 	}
-	fd, err := bindSocket(ap, false)
+	fd, err := bindSocket(ap, false, opts.ReusePort)
 	if err != nil {
 		return nil, fmt.Errorf("udpio.Listen %s: %w", ap, err)
 	}
@@ -152,7 +202,7 @@ func noIPv6(err error) bool {
 	return errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL)
 }
 
-func bindSocket(ap netip.AddrPort, v6 bool) (int, error) {
+func bindSocket(ap netip.AddrPort, v6, reuse bool) (int, error) {
 	family := unix.AF_INET
 	if v6 {
 		family = unix.AF_INET6
@@ -165,6 +215,12 @@ func bindSocket(ap netip.AddrPort, v6 bool) (int, error) {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("IPV6_V6ONLY=0: %w", err)
+		}
+	}
+	if reuse {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("SO_REUSEPORT: %w", err)
 		}
 	}
 	var sa unix.Sockaddr
@@ -199,6 +255,7 @@ func newSocket(fd int, v6 bool, opts Options, log *zap.Logger) (*Socket, error) 
 	case *unix.SockaddrInet6:
 		local = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
 	}
+	gso, gro := probeOffloads(fd, opts, log)
 	// os.NewFile sees O_NONBLOCK and registers the fd with the poller.
 	file := os.NewFile(uintptr(fd), "udp")
 	rc, err := file.SyscallConn()
@@ -210,12 +267,58 @@ func newSocket(fd int, v6 bool, opts Options, log *zap.Logger) (*Socket, error) 
 	if batch <= 0 {
 		batch = DefaultMaxBatch
 	}
-	s := &Socket{file: file, rc: rc, v6: v6, local: local, log: log, r: newScratch(batch), w: newScratch(batch)}
+	// A GSO message spans up to gsoMaxSegments iovecs: have room for one
+	// full run even with a small MaxBatch.
+	rctrl := 0
+	if gro {
+		rctrl = groCtrlSize
+	}
+	s := &Socket{
+		file: file, rc: rc, v6: v6, reuse: opts.ReusePort, local: local, log: log,
+		r: newScratch(batch, batch, rctrl),
+		w: newScratch(batch, max(batch, gsoMaxSegments), gsoCtrlSize),
+	}
+	s.gso.Store(gso)
+	if gro {
+		n := opts.GROBuffers
+		if n <= 0 {
+			n = DefaultGROBuffers
+		}
+		s.gro = newGROReader(min(n, batch))
+	}
 	// Method values made once: a closure per call would allocate.
 	s.rfunc = s.recvmmsg
 	s.wfunc = s.sendmmsg
-	log.Info("listening", zap.Stringer("addr", local), zap.Bool("dual_stack", v6))
+	log.Info("listening", zap.Stringer("addr", local), zap.Bool("dual_stack", v6),
+		zap.Bool("gso", gso), zap.Bool("gro", gro), zap.Bool("reuseport", opts.ReusePort))
 	return s, nil
+}
+
+// probeGSO and enableGRO are the offload probes; tests replace them to
+// simulate kernels without support.
+var (
+	probeGSO  = func(fd int) error { _, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT); return err }
+	enableGRO = func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) }
+)
+
+// probeOffloads decides which offloads fd uses and logs any the kernel
+// refuses.
+func probeOffloads(fd int, opts Options, log *zap.Logger) (gso, gro bool) {
+	if !opts.NoGSO {
+		if err := probeGSO(fd); err != nil {
+			log.Info("UDP GSO (UDP_SEGMENT) not supported, sending datagrams one by one", zap.Error(err))
+		} else {
+			gso = true
+		}
+	}
+	if !opts.NoGRO {
+		if err := enableGRO(fd); err != nil {
+			log.Info("UDP GRO not supported, receiving datagrams one by one", zap.Error(err))
+		} else {
+			gro = true
+		}
+	}
+	return gso, gro
 }
 
 func setBuffer(fd, force, plain, size int, log *zap.Logger) {
@@ -240,122 +343,10 @@ func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
 // families (false after the IPv4-only fallback).
 func (s *Socket) DualStack() bool { return s.v6 }
 
-// ReadBatch implements Conn.
-func (s *Socket) ReadBatch(msgs []Message) (int, error) {
-	if len(msgs) == 0 {
-		return 0, nil
-	}
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	sc := s.r
-	n := min(len(msgs), len(sc.hdrs))
-	for i := range n {
-		sc.setBuf(i, msgs[i].Buf)
-		h := &sc.hdrs[i]
-		h.Hdr.Namelen = unix.SizeofSockaddrInet6
-		h.Hdr.Flags = 0
-		h.Len = 0
-	}
-	s.rn, s.rgot, s.rerr = n, 0, nil
-	err := s.rc.Read(s.rfunc)
-	if err == nil {
-		err = s.rerr
-	}
-	if err != nil {
-		return 0, s.wrapErr("ReadBatch", err)
-	}
-	for i := range s.rgot {
-		msgs[i].N = int(sc.hdrs[i].Len)
-		msgs[i].Addr = sc.names[i].decode()
-	}
-	return s.rgot, nil
-}
-
-// recvmmsg runs on the poller's behalf; false means "would block, wait".
-func (s *Socket) recvmmsg(fd uintptr) bool {
-	for {
-		// unsafe: the kernel reads and writes the mmsghdr array, which is
-		// heap memory held by s.r (kept alive and unmoved for the call);
-		// the pointers inside it reach only s.r's iovecs and sockaddrs and
-		// the caller's buffers, all heap memory alive for the call.
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.r.hdrs[0])), uintptr(s.rn), 0, 0, 0)
-		switch e {
-		case 0:
-			s.rgot = int(r)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.rerr = e
-			return true
-		}
-	}
-}
-
-// WriteBatch implements Conn.
-func (s *Socket) WriteBatch(msgs []Message) (int, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	sc := s.w
-	total := 0
-	for total < len(msgs) {
-		chunk := msgs[total:]
-		n := min(len(chunk), len(sc.hdrs))
-		var encErr error
-		for i := range n {
-			m := &chunk[i]
-			if m.N < 0 || m.N > len(m.Buf) {
-				encErr = ErrBadMessage
-			} else {
-				var l uint32
-				l, encErr = sc.names[i].encode(m.Addr, s.v6)
-				sc.hdrs[i].Hdr.Namelen = l
-			}
-			if encErr != nil {
-				n = i
-				break
-			}
-			sc.setBuf(i, m.Buf[:m.N])
-			sc.hdrs[i].Hdr.Flags = 0
-		}
-		if n > 0 {
-			s.wn, s.wsent, s.werr = n, 0, nil
-			err := s.rc.Write(s.wfunc)
-			total += s.wsent
-			if err == nil {
-				err = s.werr
-			}
-			if err != nil {
-				return total, s.wrapErr("WriteBatch", err)
-			}
-		}
-		if encErr != nil {
-			return total, fmt.Errorf("udpio.WriteBatch to %s: %w", chunk[n].Addr, encErr)
-		}
-	}
-	return total, nil
-}
-
-// sendmmsg runs on the poller's behalf; false means "would block, wait".
-func (s *Socket) sendmmsg(fd uintptr) bool {
-	for s.wsent < s.wn {
-		// unsafe: as in recvmmsg, the array and everything it points to is
-		// heap memory alive for the call.
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.w.hdrs[s.wsent])), uintptr(s.wn-s.wsent), 0, 0, 0)
-		switch e {
-		case 0:
-			s.wsent += int(r)
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return false
-		default:
-			s.werr = e
-			return true
-		}
-	}
-	return true
+// Offloads reports the offloads in use now. GSO may turn off during the
+// socket's life (see Options.NoGSO); GRO and ReusePort are fixed at Listen.
+func (s *Socket) Offloads() Offloads {
+	return Offloads{GSO: s.gso.Load(), GRO: s.gro != nil, ReusePort: s.reuse}
 }
 
 // wrapErr names the operation and turns any error after Close into one

@@ -15,4 +15,6 @@ var (
 	ErrBadAddress = errors.New("invalid destination address")
 	// ErrBadMessage is returned when a message's N exceeds len(Buf).
 	ErrBadMessage = errors.New("message length exceeds its buffer")
+	// ErrBadShards is returned by ListenShards for a shard count below 1.
+	ErrBadShards = errors.New("shard count must be at least 1")
 )

@@ -1,0 +1,221 @@
+// Package bench owns the benchmark harness: for each contender (peercloud
+// with each cipher or plain text, and — when their binaries are given —
+// wireguard-go, Nebula and VpnCloud) it builds a fresh pair of network
+// namespaces joined by one veth pair (MTU 1500), starts one node in each,
+// waits for the tunnel, measures it (iperf3 TCP both ways and with several
+// streams, iperf3 64-byte UDP delivered packet rate, ping idle and under a
+// saturating stream, peak RSS and CPU time of both nodes), stops everything
+// and removes the topology. It writes the raw numbers as JSON, a Markdown
+// table with ratios against a baseline contender and a hand-written SVG bar
+// chart.
+//
+// The parsers (iperf3 JSON, ping output, /proc files) and the report writers
+// are pure functions, tested without privileges; running contenders needs
+// root.
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind names a VPN implementation the harness knows how to set up.
+type Kind string
+
+// The known kinds.
+const (
+	KindPeercloud   Kind = "peercloud"
+	KindWireguardGo Kind = "wireguard-go"
+	KindNebula      Kind = "nebula"
+	KindVpncloud    Kind = "vpncloud"
+)
+
+// Ciphers are the data ciphers peercloud and VpnCloud can be told to use,
+// in VpnCloud's names.
+var Ciphers = []string{"aes128", "aes256", "chacha20", "plain"}
+
+// Contender is one VPN configuration under test.
+type Contender struct {
+	// Name identifies the contender in reports ("peercloud-aes128",
+	// "wireguard-go"); unique within a run.
+	Name string
+	Kind Kind
+	// Cipher is the --algorithm for peercloud and VpnCloud; empty otherwise.
+	Cipher string
+	// Bin is the path of the VPN's executable.
+	Bin string
+	// Helper is the path of the setup tool: `wg` for wireguard-go,
+	// `nebula-cert` for Nebula; unused otherwise.
+	Helper string
+}
+
+// PeercloudContender returns the contender for peercloud at bin with cipher.
+func PeercloudContender(bin, cipher string) Contender {
+	return Contender{Name: "peercloud-" + cipher, Kind: KindPeercloud, Cipher: cipher, Bin: bin}
+}
+
+// VpncloudContender returns the contender for VpnCloud at bin with cipher.
+func VpncloudContender(bin, cipher string) Contender {
+	return Contender{Name: "vpncloud-" + cipher, Kind: KindVpncloud, Cipher: cipher, Bin: bin}
+}
+
+// WireguardGoContender returns the contender for wireguard-go at bin,
+// configured with the `wg` tool at wg.
+func WireguardGoContender(bin, wg string) Contender {
+	return Contender{Name: "wireguard-go", Kind: KindWireguardGo, Bin: bin, Helper: wg}
+}
+
+// NebulaContender returns the contender for Nebula at bin, with
+// certificates made by nebula-cert at cert.
+func NebulaContender(bin, cert string) Contender {
+	return Contender{Name: "nebula", Kind: KindNebula, Bin: bin, Helper: cert}
+}
+
+// Options are the measurement settings; the zero value of each field means
+// its documented default.
+type Options struct {
+	// Duration of each iperf3 test. Zero means 5 s.
+	Duration time.Duration
+	// Streams for the parallel TCP test (iperf3 -P). Zero means 4.
+	Streams int
+	// PingCount is the number of pings at 10 ms interval, idle and under
+	// load. Zero means 200.
+	PingCount int
+	// TunnelTimeout bounds the wait for the first ping through the tunnel.
+	// Zero means 20 s.
+	TunnelTimeout time.Duration
+	// Prefix of the namespace names. Zero means "pcbench". Namespaces
+	// with this prefix left by an interrupted run are removed at start.
+	Prefix string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Duration <= 0 {
+		o.Duration = 5 * time.Second
+	}
+	if o.Streams <= 0 {
+		o.Streams = 4
+	}
+	if o.PingCount <= 0 {
+		o.PingCount = 200
+	}
+	if o.TunnelTimeout <= 0 {
+		o.TunnelTimeout = 20 * time.Second
+	}
+	if o.Prefix == "" {
+		o.Prefix = "pcbench"
+	}
+	return o
+}
+
+// SmokeOptions are the tiny settings of --smoke: 1 s tests, 20 pings.
+func SmokeOptions() Options {
+	return Options{Duration: time.Second, Streams: 2, PingCount: 20, TunnelTimeout: 15 * time.Second}
+}
+
+// NodeStats are the resource figures of one node process.
+type NodeStats struct {
+	PID int `json:"pid"`
+	// PeakRSSBytes is VmHWM from /proc/PID/status just before the stop.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// CPUSeconds is utime+stime from /proc/PID/stat over the whole run
+	// (start, handshake and all measurements).
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// PhaseCPUSeconds is the CPU time spent during each measurement.
+	PhaseCPUSeconds map[string]float64 `json:"phase_cpu_seconds,omitempty"`
+}
+
+// Result holds everything measured for one contender. A measurement that
+// failed is nil and its error is in Errors; the others still count.
+type Result struct {
+	Contender string `json:"contender"`
+	Kind      Kind   `json:"kind"`
+	Cipher    string `json:"cipher,omitempty"`
+	Version   string `json:"version,omitempty"`
+	// TunnelMTU is the MTU of the tunnel device in namespace a.
+	TunnelMTU int `json:"tunnel_mtu,omitempty"`
+	// TunnelUpSeconds is the time from starting the nodes to the first
+	// ping reply through the tunnel.
+	TunnelUpSeconds float64    `json:"tunnel_up_seconds"`
+	TCPAtoB         *TCPResult `json:"tcp_a_to_b,omitempty"`
+	TCPBtoA         *TCPResult `json:"tcp_b_to_a,omitempty"`
+	TCPParallel     *TCPResult `json:"tcp_parallel,omitempty"`
+	UDP64           *UDPResult `json:"udp_64,omitempty"`
+	PingIdle        *PingStats `json:"ping_idle,omitempty"`
+	PingLoad        *PingStats `json:"ping_load,omitempty"`
+	// LoadStream is the TCP stream that saturated the tunnel during PingLoad.
+	LoadStream *TCPResult           `json:"load_stream,omitempty"`
+	Nodes      map[string]NodeStats `json:"nodes,omitempty"` // "a", "b"
+	Errors     []string             `json:"errors,omitempty"`
+}
+
+// Failed reports whether nothing at all was measured.
+func (r *Result) Failed() bool {
+	return r.TCPAtoB == nil && r.TCPBtoA == nil && r.TCPParallel == nil && r.UDP64 == nil && r.PingIdle == nil
+}
+
+// Host describes the machine a run was made on.
+type Host struct {
+	Kernel      string `json:"kernel"`
+	CPUs        int    `json:"cpus"`
+	LoadBefore  string `json:"load_before"` // /proc/loadavg
+	LoadAfter   string `json:"load_after"`
+	Iperf3      string `json:"iperf3"`
+	GoarchGoos  string `json:"goarch_goos"`
+	Description string `json:"description,omitempty"`
+}
+
+// Report is one run of the harness: settings, host and results.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Host     Host      `json:"host"`
+	Options  struct {
+		DurationSeconds float64 `json:"duration_seconds"`
+		Streams         int     `json:"streams"`
+		PingCount       int     `json:"ping_count"`
+	} `json:"options"`
+	Baseline string            `json:"baseline,omitempty"`
+	Results  []Result          `json:"results"`
+	Ratios   map[string]Ratios `json:"ratios,omitempty"`
+}
+
+// validate checks contenders for a run.
+func validate(cs []Contender) error {
+	if len(cs) == 0 {
+		return fmt.Errorf("%w: no contenders", ErrConfig)
+	}
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if seen[c.Name] {
+			return fmt.Errorf("%w: contender %q twice", ErrConfig, c.Name)
+		}
+		seen[c.Name] = true
+		switch c.Kind {
+		case KindPeercloud, KindVpncloud:
+			if !validCipher(c.Cipher) {
+				return fmt.Errorf("%w: %s: unknown cipher %q (known: %s)", ErrConfig, c.Name, c.Cipher, strings.Join(Ciphers, ", "))
+			}
+		case KindWireguardGo, KindNebula:
+			if c.Helper == "" {
+				return fmt.Errorf("%w: %s needs its setup tool's path", ErrConfig, c.Name)
+			}
+		default:
+			return fmt.Errorf("%w: %s: unknown kind %q", ErrConfig, c.Name, c.Kind)
+		}
+		if c.Bin == "" {
+			return fmt.Errorf("%w: %s: no binary path", ErrConfig, c.Name)
+		}
+	}
+	return nil
+}
+
+func validCipher(c string) bool {
+	for _, k := range Ciphers {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}

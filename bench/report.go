@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Ratios compare one contender with the baseline: contender / baseline for
+// each figure. For throughput and packet rate above 1 is better; for
+// latency and memory below 1 is better. Zero means a figure is missing on
+// either side.
+type Ratios struct {
+	TCPAtoB     float64 `json:"tcp_a_to_b"`
+	TCPBtoA     float64 `json:"tcp_b_to_a"`
+	TCPParallel float64 `json:"tcp_parallel"`
+	UDPPPS      float64 `json:"udp_pps"`
+	PingIdleAvg float64 `json:"ping_idle_avg"`
+	PingLoadAvg float64 `json:"ping_load_avg"`
+	PeakRSS     float64 `json:"peak_rss"` // larger of the two nodes
+}
+
+// ComputeRatios returns each result's ratios against the result named
+// baseline. An empty baseline means no ratios (nil, nil).
+func ComputeRatios(results []Result, baseline string) (map[string]Ratios, error) {
+	if baseline == "" {
+		return nil, nil
+	}
+	var base *Result
+	for i := range results {
+		if results[i].Contender == baseline {
+			base = &results[i]
+		}
+	}
+	if base == nil {
+		names := make([]string, len(results))
+		for i, r := range results {
+			names[i] = r.Contender
+		}
+		return nil, fmt.Errorf("ComputeRatios: %w: baseline %q is not among the contenders (%s)", ErrConfig, baseline, strings.Join(names, ", "))
+	}
+	out := make(map[string]Ratios, len(results))
+	for _, r := range results {
+		out[r.Contender] = Ratios{
+			TCPAtoB:     ratio(tcpMbps(r.TCPAtoB), tcpMbps(base.TCPAtoB)),
+			TCPBtoA:     ratio(tcpMbps(r.TCPBtoA), tcpMbps(base.TCPBtoA)),
+			TCPParallel: ratio(tcpMbps(r.TCPParallel), tcpMbps(base.TCPParallel)),
+			UDPPPS:      ratio(udpKpps(r.UDP64), udpKpps(base.UDP64)),
+			PingIdleAvg: ratio(pingAvg(r.PingIdle), pingAvg(base.PingIdle)),
+			PingLoadAvg: ratio(pingAvg(r.PingLoad), pingAvg(base.PingLoad)),
+			PeakRSS:     ratio(float64(maxRSS(r)), float64(maxRSS(*base))),
+		}
+	}
+	return out, nil
+}
+
+func ratio(v, base float64) float64 {
+	if v <= 0 || base <= 0 || !finite(v) || !finite(base) {
+		return 0
+	}
+	return v / base
+}
+
+func tcpMbps(t *TCPResult) float64 {
+	if t == nil {
+		return 0
+	}
+	return t.BitsPerSecond / 1e6
+}
+
+func udpKpps(u *UDPResult) float64 {
+	if u == nil {
+		return 0
+	}
+	return u.DeliveredPPS / 1e3
+}
+
+func pingAvg(p *PingStats) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.AvgMs
+}
+
+func maxRSS(r Result) int64 {
+	var m int64
+	for _, n := range r.Nodes {
+		m = max(m, n.PeakRSSBytes)
+	}
+	return m
+}
+
+// Markdown renders the report as a table, one row per contender, each
+// figure followed by its ratio to the baseline when one is set.
+func Markdown(rep *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# peercloud-bench results\n\n")
+	fmt.Fprintf(&b, "%s, %d CPUs, kernel %s, %s; each test %.0f s, %d pings at 10 ms; load average before %s, after %s.\n\n",
+		rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Host.CPUs, rep.Host.Kernel, rep.Host.Iperf3,
+		rep.Options.DurationSeconds, rep.Options.PingCount, loadShort(rep.Host.LoadBefore), loadShort(rep.Host.LoadAfter))
+	if rep.Baseline != "" {
+		fmt.Fprintf(&b, "Ratios (×) are against **%s**: above 1 is better for throughput and packet rate, below 1 is better for ping and memory.\n\n", rep.Baseline)
+	}
+	b.WriteString("| contender | version | TCP a→b Mbit/s | TCP b→a Mbit/s | TCP ×" + fmt.Sprint(rep.Options.Streams) + " Mbit/s | UDP 64 B kpps | ping idle avg/p99 ms | ping loaded avg/p99 ms | peak RSS a/b MiB | CPU a/b s |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Results {
+		ra, hasRatio := rep.Ratios[r.Contender]
+		x := func(v float64) string {
+			if !hasRatio || v == 0 {
+				return ""
+			}
+			return fmt.Sprintf(" (%.2f×)", v)
+		}
+		cell := func(v float64, rt float64, format string) string {
+			if v <= 0 {
+				return "–"
+			}
+			return fmt.Sprintf(format, v) + x(rt)
+		}
+		ping := func(p *PingStats, rt float64) string {
+			if p == nil {
+				return "–"
+			}
+			return fmt.Sprintf("%.3f / %.3f", p.AvgMs, p.P99Ms) + x(rt)
+		}
+		a, bb := r.Nodes["a"], r.Nodes["b"]
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f%s | %.2f / %.2f |\n",
+			mdEscape(r.Contender), mdEscape(r.Version),
+			cell(tcpMbps(r.TCPAtoB), ra.TCPAtoB, "%.0f"),
+			cell(tcpMbps(r.TCPBtoA), ra.TCPBtoA, "%.0f"),
+			cell(tcpMbps(r.TCPParallel), ra.TCPParallel, "%.0f"),
+			cell(udpKpps(r.UDP64), ra.UDPPPS, "%.1f"),
+			ping(r.PingIdle, ra.PingIdleAvg), ping(r.PingLoad, ra.PingLoadAvg),
+			float64(a.PeakRSSBytes)/(1<<20), float64(bb.PeakRSSBytes)/(1<<20), x(ra.PeakRSS),
+			a.CPUSeconds, bb.CPUSeconds)
+	}
+	var errs []string
+	for _, r := range rep.Results {
+		for _, e := range r.Errors {
+			errs = append(errs, fmt.Sprintf("- %s: %s", mdEscape(r.Contender), mdEscape(e)))
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nFailures:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	return b.String()
+}
+
+func loadShort(loadavg string) string {
+	f := strings.Fields(loadavg)
+	if len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	if loadavg == "" {
+		return "?"
+	}
+	return loadavg
+}
+
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// Files names the outputs written by WriteFiles.
+type Files struct{ JSON, Markdown, SVG string }
+
+// WriteFiles writes results.json, results.md and results.svg to dir
+// (created if missing) and returns their paths.
+func WriteFiles(rep *Report, dir string) (Files, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Files{}, fmt.Errorf("bench.WriteFiles: %w", err)
+	}
+	f := Files{JSON: filepath.Join(dir, "results.json"), Markdown: filepath.Join(dir, "results.md"), SVG: filepath.Join(dir, "results.svg")}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return Files{}, fmt.Errorf("bench.WriteFiles: json: %w", err)
+	}
+	for _, w := range []struct {
+		path string
+		data []byte
+	}{{f.JSON, append(js, '\n')}, {f.Markdown, []byte(Markdown(rep))}, {f.SVG, []byte(SVG(rep))}} {
+		if err := os.WriteFile(w.path, w.data, 0o644); err != nil {
+			return Files{}, fmt.Errorf("bench.WriteFiles: %w", err)
+		}
+	}
+	return f, nil
+}

@@ -82,6 +82,9 @@ type Config struct {
 	Advertise []netip.AddrPort
 	// Resolve resolves peer names (default net.DefaultResolver).
 	Resolve Resolver
+	// Events, when set, receives peer events from the control goroutine
+	// (hooks run from it). It must not block.
+	Events func(Event)
 	// Log receives the control plane's log lines (default: none).
 	Log *zap.Logger
 }
@@ -105,6 +108,9 @@ type Node struct {
 	// unknownSeen is when we last offered a handshake to an address that
 	// sent us session traffic without being a peer.
 	unknownSeen map[netip.AddrPort]int64
+	// requests run functions on the control goroutine (status queries,
+	// reloads) for callers on other goroutines.
+	requests chan func(*Node)
 
 	nextPeers     int64
 	nextOwnAddrs  int64
@@ -125,6 +131,7 @@ type peer struct {
 	peerTimeout int
 	timeout     int64 // forget the peer when now passes this
 	lastSeen    int64
+	connected   int64 // when the handshake completed
 }
 
 // New builds a Node. It does no I/O.
@@ -156,6 +163,7 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 		pending: make(map[netip.AddrPort]*handshake.Peer),
 
 		unknownSeen: make(map[netip.AddrPort]int64),
+		requests:    make(chan func(*Node)),
 	}
 	n.trusted = cfg.Handshake.Trusted
 	if len(n.trusted) == 0 && cfg.Handshake.Identity != nil {
@@ -176,6 +184,8 @@ func (n *Node) Run(ctx context.Context, ticks <-chan time.Time) error {
 	ctrl := n.dp.Control()
 	for {
 		select {
+		case req := <-n.requests:
+			req(n)
 		case <-ctx.Done():
 			n.shutdown()
 			return nil
@@ -191,6 +201,34 @@ func (n *Node) Run(ctx context.Context, ticks <-chan time.Time) error {
 			n.publish()
 		}
 	}
+}
+
+// Do runs f on the control goroutine and waits for it: the way other
+// goroutines read or change the node's state. It fails when ctx ends first
+// or the node is not running.
+func (n *Node) Do(ctx context.Context, f func(*Node)) error {
+	done := make(chan struct{})
+	select {
+	case n.requests <- func(n *Node) { f(n); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status returns the current peers; call it through Do from another
+// goroutine, or from the control goroutine itself.
+func (n *Node) Status() []PeerStatus {
+	out := make([]PeerStatus, 0, len(n.peers))
+	for _, p := range n.peers {
+		out = append(out, n.peerStatus(p))
+	}
+	return out
 }
 
 // Start is the first tick: it sets the clock, works out the own addresses

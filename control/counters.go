@@ -13,15 +13,6 @@ type Counters struct {
 	SendFailed   atomic.Uint64 // control datagrams the socket refused
 }
 
-// PeerStatus describes one peer for status reports.
-type PeerStatus struct {
-	Addr      string
-	NodeID    string
-	Algorithm string
-	Claims    []string
-	LastSeen  int64 // seconds since the epoch
-}
-
 // statsCell publishes the latest status for readers outside the control
 // goroutine.
 type statsCell struct{ v atomic.Pointer[[]PeerStatus] }

@@ -70,6 +70,7 @@ func (n *Node) handshakeTicks() {
 		if err != nil {
 			n.log.Info("handshake gave up", zap.Stringer("peer", addr), zap.Error(err))
 			delete(n.pending, addr)
+			n.emit(Event{Kind: EventPeerDisconnected, Peer: addr, Reason: "handshake timeout"})
 		}
 	}
 	for _, p := range n.peers {

@@ -49,6 +49,8 @@ type nodeOpts struct {
 	// tap makes the device a TAP (no claims); learning and flood set the
 	// forwarding mode.
 	tap, learning, flood bool
+	// events receives the node's events when set.
+	events chan Event
 }
 
 func startNode(t *testing.T, network *udptest.Network, addr string, now time.Time, o nodeOpts) *testNode {
@@ -88,6 +90,11 @@ func startNode(t *testing.T, network *udptest.Network, addr string, now time.Tim
 		Learning:   o.learning,
 		Flood:      o.flood,
 		Log:        log,
+		Events: func(ev Event) {
+			if o.events != nil {
+				o.events <- ev
+			}
+		},
 	}, pl)
 	if err != nil {
 		t.Fatal(err)

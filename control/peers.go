@@ -119,7 +119,10 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 		n.Counters.Invalid.Add(1)
 		if handshake.IsFatal(err) {
 			n.log.Info("handshake failed", zap.Stringer("peer", from), zap.Error(err))
-			delete(n.pending, from)
+			if n.pending[from] != nil {
+				delete(n.pending, from)
+				n.emit(Event{Kind: EventPeerDisconnected, Peer: from, Reason: "handshake failed"})
+			}
 		} else {
 			n.log.Debug("ignoring invalid handshake message", zap.Stringer("peer", from), zap.Error(err))
 		}
@@ -128,6 +131,7 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 	if isNew {
 		n.log.Debug("peer connecting", zap.Stringer("peer", from))
 		n.pending[from] = hs
+		n.emit(Event{Kind: EventPeerConnecting, Peer: from})
 	}
 	if res.Established && n.peers[from] == nil || res.Established && n.peers[from].hs != hs {
 		n.addPeer(ctx, from, hs)
@@ -158,6 +162,7 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 		dp:          &pipeline.Peer{Addr: addr, Session: hs.Session()},
 		nodeID:      info.NodeID,
 		peerTimeout: DefaultPeerTimeout,
+		connected:   n.now,
 	}
 	if info.HasPeerTimeout {
 		p.peerTimeout = int(info.PeerTimeout)
@@ -168,6 +173,11 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 	n.log.Info("added peer", zap.Stringer("peer", addr), zap.String("node_id", fmtNodeID(info.NodeID)),
 		zap.Stringer("algorithm", hs.Algorithm()), zap.Bool("extended", hs.Extended()))
 	n.updatePeer(ctx, p, info)
+	claims := make([]string, len(p.claims))
+	for i, c := range p.claims {
+		claims[i] = c.String()
+	}
+	n.emit(Event{Kind: EventPeerConnected, Peer: addr, NodeID: fmtNodeID(p.nodeID), Claims: claims})
 }
 
 // updatePeer refreshes a peer's timeout and, with a node info, its
@@ -201,6 +211,7 @@ func (n *Node) removePeer(p *peer, why string) {
 	n.snapshotDirty = true
 	n.Counters.Disconnected.Add(1)
 	n.log.Info("removed peer", zap.Stringer("peer", p.addr), zap.String("reason", why))
+	n.emit(Event{Kind: EventPeerDisconnected, Peer: p.addr, NodeID: fmtNodeID(p.nodeID), Reason: why})
 }
 
 // connectToPeers connects to the peers of a peer list we are not yet
@@ -262,6 +273,7 @@ func (n *Node) connectTo(addr netip.AddrPort) {
 	}
 	n.log.Debug("connecting", zap.Stringer("peer", addr))
 	n.pending[addr] = hs
+	n.emit(Event{Kind: EventPeerConnecting, Peer: addr})
 	n.send(addr, ping)
 }
 

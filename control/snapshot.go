@@ -3,6 +3,7 @@ package control
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/peercloud/peercloud/pipeline"
 	"github.com/peercloud/peercloud/route"
@@ -26,7 +27,8 @@ func (n *Node) publish() {
 	for addr, p := range n.peers {
 		snap.ByAddr[addr] = p.dp
 		snap.Peers = append(snap.Peers, p.dp)
-		st := PeerStatus{Addr: addr.String(), NodeID: fmtNodeID(p.nodeID), Algorithm: p.hs.Algorithm().String(), LastSeen: p.lastSeen}
+		st := n.peerStatus(p)
+		st.Claims = nil
 		for _, c := range p.claims {
 			entries = append(entries, route.Entry[*pipeline.Peer]{Prefix: keyOf(c.Base), Bits: c.PrefixLen, Value: p.dp})
 			st.Claims = append(st.Claims, c.String())
@@ -55,3 +57,15 @@ func comparePrefix(a, b netip.Prefix) int {
 }
 
 func keyOf(a wire.Address) route.Key { return route.Key{Len: a.Len, Data: a.Data} }
+
+func (n *Node) peerStatus(p *peer) PeerStatus {
+	st := PeerStatus{
+		Addr: p.addr.String(), NodeID: fmtNodeID(p.nodeID), Algorithm: p.hs.Algorithm().String(),
+		Extended: p.hs.Extended(), Initiator: p.hs.Initiator(), Connected: time.Unix(p.connected, 0),
+		LastSeen: time.Unix(p.lastSeen, 0), PeerTimeout: p.peerTimeout, Traffic: &p.dp.Stats,
+	}
+	for _, c := range p.claims {
+		st.Claims = append(st.Claims, c.String())
+	}
+	return st
+}

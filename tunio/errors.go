@@ -16,4 +16,13 @@ var (
 	ErrBadMTU = errors.New("mtu out of range")
 	// ErrEmptyHook is returned when RunHook is given an empty command.
 	ErrEmptyHook = errors.New("empty hook command")
+	// ErrBadVnetHdr is returned for a virtio_net_hdr or superpacket that
+	// cannot be split or checksummed (bad GSO type, offsets outside the
+	// packet, IP version mismatch, unsupported headers).
+	ErrBadVnetHdr = errors.New("malformed virtio_net_hdr or offloaded packet")
+	// ErrSegmentTooLarge is returned when a segment of a superpacket does not
+	// fit the caller's buffer (the buffer is smaller than the device MTU).
+	ErrSegmentTooLarge = errors.New("segment larger than the read buffer")
+	// ErrBadQueues is returned for a negative or too large Options.MultiQueue.
+	ErrBadQueues = errors.New("invalid number of queues")
 )

@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -17,8 +16,12 @@ import (
 // DefaultPath is the clone device VpnCloud opens unless --device-path says otherwise.
 const DefaultPath = "/dev/net/tun"
 
+// MaxQueues is the largest Options.MultiQueue (the kernel's MAX_TAP_QUEUES).
+const MaxQueues = 256
+
 // Options configure Open. The zero value opens a TUN named by the kernel
-// ("tun%d") through DefaultPath.
+// ("tun%d") through DefaultPath, with every offload the kernel supports and
+// one queue.
 type Options struct {
 	// Name is the interface name or a template containing %d, which the
 	// kernel replaces with the lowest free index (VpnCloud's default is
@@ -30,38 +33,32 @@ type Options struct {
 	Path string
 	// Logger receives open/close and configuration messages; nil means zap.NewNop().
 	Logger *zap.Logger
+	// DisableOffloads turns off offloads Open would otherwise probe for:
+	// zero means use all the kernel accepts. OffloadVnetHdr turns off all.
+	// TAP devices never use offloads.
+	DisableOffloads Offloads
+	// MultiQueue is the number of queues (IFF_MULTI_QUEUE), one fd each;
+	// 0 and 1 mean a single queue without IFF_MULTI_QUEUE. At most MaxQueues.
+	MultiQueue int
 }
 
-// Tun is an open Linux TUN/TAP device; it implements Device and adds the
-// netlink configuration the daemon needs at start. Netlink requests go
-// through a handle opened in the network namespace of the thread that
-// called Open, so they reach the device's namespace from any goroutine.
+// Tun is an open Linux TUN/TAP device; it implements Device (on queue 0)
+// and adds the netlink configuration the daemon needs at start. Netlink
+// requests go through a handle opened in the network namespace of the
+// thread that called Open, so they reach the device's namespace from any
+// goroutine.
 type Tun struct {
-	name string
-	typ  Type
-	log  *zap.Logger
+	name     string
+	typ      Type
+	log      *zap.Logger
+	offloads Offloads
 
-	file *os.File        // non-blocking, registered with Go's poller
-	rc   syscall.RawConn // raw access to file's fd through the poller
-	nl   *netlink.Handle // rtnetlink in the device's namespace
-	idx  int             // interface index
+	nl  *netlink.Handle // rtnetlink in the device's namespace
+	idx int             // interface index
 
-	// Read state: one Read at a time (Device contract). The raw-conn
-	// callbacks are method values made once, as a closure per call would
-	// allocate.
-	rbufs  [][]byte
-	rsizes []int
-	roff   int
-	rn     int
-	rerr   error
-	rfunc  func(uintptr) bool
-
-	// Write state: one Write at a time.
-	wbufs [][]byte
-	woff  int
-	wn    int
-	werr  error
-	wfunc func(uintptr) bool
+	queues  []*queue // queues[0] serves Tun's own Read and Write
+	devs    []Device // devs[0] is the Tun itself
+	dropped atomic.Uint64
 
 	mtu       atomic.Int64
 	closed    atomic.Bool
@@ -71,9 +68,13 @@ type Tun struct {
 
 var _ Device = (*Tun)(nil)
 
+// setOffload is TUNSETOFFLOAD; tests replace it to simulate old kernels.
+var setOffload = func(fd, flags int) error { return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, flags) }
+
 // Open creates (or attaches to) a TUN or TAP device with IFF_NO_PI, in the
-// network namespace of the calling thread. The returned Tun is down and
-// unaddressed; use Configure or the single setters.
+// network namespace of the calling thread, probing the offloads (see
+// Offloads) and opening Options.MultiQueue queues. The returned Tun is down
+// and unaddressed; use Configure or the single setters.
 func Open(opts Options) (*Tun, error) {
 	typ := opts.Type
 	if typ == 0 {
@@ -89,6 +90,9 @@ func Open(opts Options) (*Tun, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tunio.Open %q: %w", name, ErrBadName)
 	}
+	if opts.MultiQueue < 0 || opts.MultiQueue > MaxQueues {
+		return nil, fmt.Errorf("tunio.Open %s: %d queues: %w", name, opts.MultiQueue, ErrBadQueues)
+	}
 	path := opts.Path
 	if path == "" {
 		path = DefaultPath
@@ -97,53 +101,133 @@ func Open(opts Options) (*Tun, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	nq := max(opts.MultiQueue, 1)
+	flags := ifreqFlags(typ)
+	if nq > 1 {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	want := AllOffloads &^ opts.DisableOffloads
+	if typ == TAP || want&OffloadVnetHdr == 0 {
+		want = 0
+	}
 
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("tunio.Open %s: open %s: %w", name, path, err)
+	fds := make([]int, 0, nq)
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tunio.Open %q: %w: %w", name, ErrBadName, err)
+	var got Offloads
+	if want != 0 {
+		fd, resolved, err := openQueue(path, name, flags|unix.IFF_VNET_HDR)
+		if err != nil {
+			return nil, fmt.Errorf("tunio.Open %s: %w", name, err)
+		}
+		got, err = probeOffloads(fd, want)
+		if err != nil {
+			// IFF_VNET_HDR cannot be unset on a live fd: start over plain
+			// (the non-persistent device vanished with its only fd).
+			log.Warn("tun offloads unavailable, using the plain device", zap.String("ifname", resolved), zap.Error(err))
+			unix.Close(fd)
+		} else {
+			fds, name = append(fds, fd), resolved
+			if got != want {
+				log.Info("some tun offloads unavailable", zap.String("ifname", name), zap.Stringer("wanted", want), zap.Stringer("active", got))
+			}
+		}
 	}
-	ifr.SetUint16(ifreqFlags(typ))
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tunio.Open %s: TUNSETIFF: %w", name, err)
+	if got != 0 {
+		flags |= unix.IFF_VNET_HDR
 	}
-	name = ifr.Name()
+	for len(fds) < nq {
+		fd, resolved, err := openQueue(path, name, flags)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("tunio.Open %s: queue %d: %w", name, len(fds), err)
+		}
+		fds, name = append(fds, fd), resolved
+	}
 
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		unix.Close(fd)
+		closeAll()
 		return nil, fmt.Errorf("tunio.Open %s: netlink: %w", name, err)
 	}
 	link, err := h.LinkByName(name)
 	if err != nil {
 		h.Close()
-		unix.Close(fd)
+		closeAll()
 		return nil, fmt.Errorf("tunio.Open %s: find link: %w", name, err)
 	}
-
-	// os.NewFile sees O_NONBLOCK and registers the fd with the poller, so
-	// a blocked Read parks the goroutine, not a thread, and Close wakes it.
-	file := os.NewFile(uintptr(fd), path)
-	rc, err := file.SyscallConn()
-	if err != nil {
-		h.Close()
-		file.Close()
-		return nil, fmt.Errorf("tunio.Open %s: raw conn: %w", name, err)
+	t := &Tun{name: name, typ: typ, log: log, offloads: got, nl: h, idx: link.Attrs().Index}
+	for i, fd := range fds {
+		q, err := newQueue(t, fd, path)
+		if err != nil {
+			for _, q := range t.queues {
+				q.close()
+			}
+			for _, fd := range fds[i+1:] {
+				unix.Close(fd)
+			}
+			h.Close()
+			return nil, fmt.Errorf("tunio.Open %s: queue %d: %w", name, i, err)
+		}
+		t.queues = append(t.queues, q)
+		if i == 0 {
+			t.devs = append(t.devs, t)
+		} else {
+			t.devs = append(t.devs, q)
+		}
 	}
-	t := &Tun{name: name, typ: typ, log: log, file: file, rc: rc, nl: h, idx: link.Attrs().Index}
-	t.rfunc, t.wfunc = t.readRaw, t.writeRaw
 	t.mtu.Store(int64(link.Attrs().MTU))
-	log.Info("opened device", zap.String("ifname", name), zap.Stringer("type", typ), zap.Int("mtu", link.Attrs().MTU))
+	log.Info("opened device", zap.String("ifname", name), zap.Stringer("type", typ), zap.Int("mtu", link.Attrs().MTU),
+		zap.Stringer("offloads", got), zap.Int("queues", nq))
 	return t, nil
 }
 
-// ifreqFlags is the TUNSETIFF flag word. IFF_MULTI_QUEUE and IFF_VNET_HDR
-// join here when the offload work lands.
+// openQueue opens path and attaches it to the device name with flags,
+// returning the non-blocking fd and the kernel's name for the device.
+func openQueue(path, name string, flags uint16) (int, string, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("open %s: %w", path, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return -1, "", fmt.Errorf("%w: %w", ErrBadName, err)
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return -1, "", fmt.Errorf("TUNSETIFF: %w", err)
+	}
+	return fd, ifr.Name(), nil
+}
+
+// probeOffloads enables as much of want as the kernel accepts with
+// TUNSETOFFLOAD (device-wide, so one fd suffices): USO needs Linux 6.2,
+// TSO and CSUM are ancient. An error means not even TUN_F_CSUM works.
+func probeOffloads(fd int, want Offloads) (Offloads, error) {
+	base := unix.TUN_F_CSUM
+	if want&OffloadTSO != 0 {
+		base |= unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	}
+	if want&OffloadUSO != 0 && setOffload(fd, base|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil {
+		return want, nil
+	}
+	err := setOffload(fd, base)
+	if err == nil {
+		return want &^ OffloadUSO, nil
+	}
+	if want&OffloadTSO != 0 && setOffload(fd, unix.TUN_F_CSUM) == nil {
+		return OffloadVnetHdr, nil
+	}
+	return 0, fmt.Errorf("TUNSETOFFLOAD: %w", err)
+}
+
+// ifreqFlags is the base TUNSETIFF flag word; Open adds IFF_VNET_HDR and
+// IFF_MULTI_QUEUE as probed and asked for.
 func ifreqFlags(t Type) uint16 {
 	if t == TAP {
 		return unix.IFF_TAP | unix.IFF_NO_PI
@@ -163,109 +247,57 @@ func (t *Tun) MTU() int { return int(t.mtu.Load()) }
 // Index is the kernel's interface index.
 func (t *Tun) Index() int { return t.idx }
 
-// Read implements Device. After the first packet (for which it blocks) it
-// keeps reading while packets are queued, up to len(bufs), so a burst costs
-// one wake-up.
+// Offloads reports the offloads in use; safe from any goroutine.
+func (t *Tun) Offloads() Offloads { return t.offloads }
+
+// Queues returns one Device per queue; Queues()[0] is t itself. The
+// kernel spreads flows over the queues (each flow sticks to one), so a
+// pipeline runs one reader per queue; Write may use any queue. Each queue
+// follows the Device contract on its own (one Read and one Write at a
+// time per queue). Closing a queue other than 0 closes only that queue;
+// closing t closes them all.
+func (t *Tun) Queues() []Device { return t.devs }
+
+// Dropped counts offloaded packets Read had to discard: malformed virtio
+// headers or superpackets, or segments larger than the caller's buffer.
+func (t *Tun) Dropped() uint64 { return t.dropped.Load() }
+
+// Read implements Device on queue 0. With offloads on, a GSO superpacket
+// becomes up to 64 segments, one per buffer; segments that do not fit are
+// kept for the next Read, which returns them without blocking.
 func (t *Tun) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if len(bufs) == 0 {
-		return 0, nil
-	}
-	if len(sizes) < len(bufs) || offset < 0 {
-		return 0, fmt.Errorf("tunio.Read %s: %w", t.name, ErrBadOffset)
-	}
-	for _, b := range bufs {
-		if offset > len(b) {
-			return 0, fmt.Errorf("tunio.Read %s: %w", t.name, ErrBadOffset)
-		}
-	}
-	t.rbufs, t.rsizes, t.roff, t.rn, t.rerr = bufs, sizes, offset, 0, nil
-	err := t.rc.Read(t.rfunc)
-	n := t.rn
-	if err == nil {
-		err = t.rerr
-	}
-	t.rbufs, t.rsizes = nil, nil // don't pin the caller's buffers
-	if n > 0 {
-		return n, nil
-	}
-	return 0, t.wrapErr("read", err)
+	return t.queues[0].Read(bufs, sizes, offset)
 }
 
-// readRaw runs on the poller's behalf; false means "would block, wait".
-func (t *Tun) readRaw(fd uintptr) bool {
-	for t.rn < len(t.rbufs) {
-		r, err := unix.Read(int(fd), t.rbufs[t.rn][t.roff:])
-		switch err {
-		case nil:
-			t.rsizes[t.rn] = r
-			t.rn++
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return t.rn > 0 // nothing yet: park in the poller; else done
-		default:
-			t.rerr = err
-			return true
-		}
-	}
-	return true
-}
-
-// Write implements Device.
+// Write implements Device on queue 0. With OffloadTSO (OffloadUSO) it
+// coalesces consecutive TCP (UDP) packets of one flow into superpackets,
+// rewriting the first packet's IP and transport headers in place; it needs
+// no headroom (WriteHeadroom). It returns how many of bufs were written;
+// on error bufs[n] is the first packet of the write that failed.
 func (t *Tun) Write(bufs [][]byte, offset int) (int, error) {
-	if offset < 0 {
-		return 0, fmt.Errorf("tunio.Write %s: %w", t.name, ErrBadOffset)
-	}
-	t.wbufs, t.woff, t.wn, t.werr = bufs, offset, 0, nil
-	err := t.rc.Write(t.wfunc)
-	n := t.wn
-	if err == nil {
-		err = t.werr
-	}
-	t.wbufs = nil
-	if err != nil {
-		return n, t.wrapErr("write", err)
-	}
-	return n, nil
-}
-
-// writeRaw runs on the poller's behalf; false means "would block, wait".
-func (t *Tun) writeRaw(fd uintptr) bool {
-	for t.wn < len(t.wbufs) {
-		if t.woff > len(t.wbufs[t.wn]) {
-			t.werr = ErrBadOffset
-			return true
-		}
-		_, err := unix.Write(int(fd), t.wbufs[t.wn][t.woff:])
-		switch err {
-		case nil:
-			t.wn++
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return false
-		default:
-			t.werr = err
-			return true
-		}
-	}
-	return true
+	return t.queues[0].Write(bufs, offset)
 }
 
 // wrapErr names the operation and turns any error after Close into one
 // satisfying errors.Is(err, net.ErrClosed) (os.File's raw conn reports a
 // closing file with its own error value).
-func (t *Tun) wrapErr(op string, err error) error {
-	if t.closed.Load() || errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("tunio.%s %s: %w", op, t.name, net.ErrClosed)
+func wrapErr(op, name string, closed bool, err error) error {
+	if closed || errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("tunio.%s %s: %w", op, name, net.ErrClosed)
 	}
-	return fmt.Errorf("tunio.%s %s: %w", op, t.name, err)
+	return fmt.Errorf("tunio.%s %s: %w", op, name, err)
 }
 
-// Close implements Device. A non-persistent TUN/TAP device disappears from
-// the system when its last fd closes.
+// Close implements Device: it closes every queue. A non-persistent TUN/TAP
+// device disappears from the system when its last fd closes.
 func (t *Tun) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
-		t.closeErr = t.file.Close()
+		for _, q := range t.queues {
+			if err := q.close(); err != nil && t.closeErr == nil {
+				t.closeErr = err
+			}
+		}
 		t.nl.Close()
 		t.log.Info("closed device", zap.String("ifname", t.name))
 	})

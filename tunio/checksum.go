@@ -1,0 +1,83 @@
+package tunio
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// littleEndian is true on little-endian machines; sum16 sums native-order
+// words and swaps the folded result (RFC 1071: the ones'-complement sum is
+// byte-order independent up to a final swap).
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// sum16 returns the folded 16-bit ones'-complement sum of b taken as
+// big-endian 16-bit words (an odd last byte is padded with zero). It reads
+// eight bytes at a time and does not allocate.
+func sum16(b []byte) uint32 {
+	var ac, carry uint64
+	for len(b) >= 32 {
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[0:8]), 0)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[8:16]), carry)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[16:24]), carry)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[24:32]), carry)
+		ac += carry
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[:8]), 0)
+		ac += carry
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		ac, carry = bits.Add64(ac, uint64(binary.NativeEndian.Uint32(b[:4])), 0)
+		ac += carry
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		ac, carry = bits.Add64(ac, uint64(binary.NativeEndian.Uint16(b[:2])), 0)
+		ac += carry
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		// The odd byte is the high byte of a big-endian word: in native
+		// order that is the low byte on little-endian machines.
+		v := uint64(b[0])
+		if !littleEndian {
+			v <<= 8
+		}
+		ac, carry = bits.Add64(ac, v, 0)
+		ac += carry
+	}
+	ac = ac>>32 + ac&0xffffffff
+	ac = ac>>32 + ac&0xffffffff
+	s := fold(uint32(ac))
+	if littleEndian {
+		s = bits.ReverseBytes16(s)
+	}
+	return uint32(s)
+}
+
+// fold reduces a sum of 16-bit ones'-complement sums to 16 bits.
+func fold(s uint32) uint16 {
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return uint16(s)
+}
+
+// pseudoSum is the folded sum of the TCP/UDP pseudo header: the source and
+// destination addresses (addrs, the two contiguous in the IP header),
+// protocol and transport length.
+func pseudoSum(addrs []byte, proto uint8, length int) uint32 {
+	return uint32(fold(sum16(addrs) + uint32(proto) + uint32(length>>16) + uint32(length&0xffff)))
+}
+
+// finishChecksum turns a folded sum into the value for a checksum field,
+// writing 0xffff for zero as the kernel does (CSUM_MANGLED_0): for UDP zero
+// would mean "no checksum", for TCP both spellings are equivalent.
+func finishChecksum(s uint32) uint16 {
+	c := ^fold(s)
+	if c == 0 {
+		return 0xffff
+	}
+	return c
+}

@@ -3,6 +3,7 @@ module github.com/peercloud/peercloud
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/huin/goupnp v1.3.1 // indirect
 	github.com/spf13/pflag v1.1.0 // indirect
 	github.com/vishvananda/netlink v1.3.1 // indirect

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -49,8 +51,9 @@ type sim struct {
 
 	sent       atomic.Int64 // datagrams that entered the network
 	handshakes atomic.Int64 // of them, handshake messages
-	// cut, when set, drops every datagram it returns true for.
-	cut atomic.Pointer[func(from, to netip.AddrPort) bool]
+	// filter, when set, decides what the network does with each datagram
+	// (partitions, loss).
+	filter atomic.Pointer[udptest.Hook]
 
 	closeOnce sync.Once
 }
@@ -89,8 +92,8 @@ func newSim(tb testing.TB, peerTimeout int) *sim {
 		if len(p.Data) > 0 && p.Data[0] == wire.InitByte {
 			s.handshakes.Add(1)
 		}
-		if cut := s.cut.Load(); cut != nil && (*cut)(p.From, p.To) {
-			return udptest.Drop
+		if f := s.filter.Load(); f != nil {
+			return (*f)(p)
 		}
 		return udptest.Deliver
 	})
@@ -103,13 +106,14 @@ func (s *sim) now() time.Time { return time.Unix(s.clock.Load(), 0) }
 // elapsed is the simulated time since the start, in seconds.
 func (s *sim) elapsed() int { return int(s.clock.Load() - simStart) }
 
-// setCut installs (or with nil removes) a partition.
-func (s *sim) setCut(cut func(from, to netip.AddrPort) bool) {
-	if cut == nil {
-		s.cut.Store(nil)
+// setFilter installs (or with nil removes) a per-datagram filter. It must
+// not hold datagrams back (udptest.Hold): settle would wait for them.
+func (s *sim) setFilter(f udptest.Hook) {
+	if f == nil {
+		s.filter.Store(nil)
 		return
 	}
-	s.cut.Store(&cut)
+	s.filter.Store(&f)
 }
 
 func simAddr(i int) netip.AddrPort {
@@ -422,6 +426,7 @@ func gone(nodes []*simNode, m *simNode) bool {
 }
 
 func TestSimLeave(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
 	size := simSize(16, 8)
 	s := newSim(t, simPeerTimeout)
 	s.addMesh(size)
@@ -471,6 +476,9 @@ func TestSimLeave(t *testing.T) {
 	if !s.fullMesh() {
 		t.Fatalf("the survivors are no full mesh; %s", s.describe())
 	}
+	// Leaving, crashing and stopping leave no goroutine behind.
+	s.close()
+	goleak.VerifyNone(t, leaks)
 }
 
 func TestSimPartitionHeals(t *testing.T) {
@@ -481,7 +489,12 @@ func TestSimPartitionHeals(t *testing.T) {
 
 	half := func(a netip.AddrPort) bool { return a.Addr().As4()[3] < byte(size/2) }
 	left, right := s.nodes[:size/2], s.nodes[size/2:]
-	s.setCut(func(from, to netip.AddrPort) bool { return half(from) != half(to) })
+	s.setFilter(func(p udptest.Packet) udptest.Action {
+		if half(p.From) != half(p.To) {
+			return udptest.Drop
+		}
+		return udptest.Deliver
+	})
 	across := func() bool {
 		for _, n := range s.nodes {
 			for _, p := range n.node.Peers() {
@@ -516,9 +529,36 @@ func TestSimPartitionHeals(t *testing.T) {
 	// the peer lists exchanged in the handshakes spread the rest.
 	s.run(handshake.MaxFailedRetries+37, halvesComplete)
 
-	s.setCut(nil)
+	s.setFilter(nil)
 	secs = s.runUntil("mesh healed", 4*simKeepalive+60, s.fullMesh, nil)
 	t.Logf("partition healed: full mesh again after %d simulated seconds", secs)
+}
+
+func TestSimLossyConvergence(t *testing.T) {
+	size := simSize(12, 8)
+	s := newSim(t, 0)
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	s.setFilter(func(udptest.Packet) udptest.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r := rng.IntN(100); {
+		case r < 10:
+			return udptest.Drop
+		case r < 15:
+			return udptest.Duplicate
+		}
+		return udptest.Deliver
+	})
+	s.addMesh(size)
+	secs := s.runUntil("full mesh over a lossy network", 600, s.fullMesh, nil)
+	t.Logf("%d nodes, 10%% loss, 5%% duplicates: full mesh after %d simulated seconds, %d datagrams, %d lost",
+		size, secs, s.sent.Load(), s.net.Dropped())
+	if s.net.Dropped() == 0 {
+		t.Fatal("the network lost nothing: the filter is not in place")
+	}
+	s.setFilter(nil)
+	simSend(t, s.nodes[1], s.nodes[size-1], "after the storm")
 }
 
 // inject makes src's device emit a UDP packet to dst.

@@ -170,6 +170,12 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 	n.peers[addr] = p
 	n.snapshotDirty = true
 	n.Counters.Connected.Add(1)
+	// Tell everyone about the newcomer at the next tick instead of at the
+	// next keepalive interval: nodes that join at once each got a peer
+	// list without the others, and the mesh would wait for the first
+	// broadcast (VpnCloud: up to 90 s by default). Node info is sent at
+	// most once a tick, so a burst of joins costs one broadcast a second.
+	n.nextPeers = min(n.nextPeers, n.now+1)
 	n.log.Info("added peer", zap.Stringer("peer", addr), zap.String("node_id", fmtNodeID(info.NodeID)),
 		zap.Stringer("algorithm", hs.Algorithm()), zap.Bool("extended", hs.Extended()))
 	n.updatePeer(ctx, p, info)

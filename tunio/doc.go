@@ -8,9 +8,12 @@
 // Device interface; tunio/tuntest holds an in-process fake with the same
 // semantics.
 //
-// This first version is plain: one queue, no IFF_VNET_HDR. The batch-shaped
-// Device interface (modelled on wireguard-go's tun.Device) leaves room for
-// IFF_MULTI_QUEUE and GSO/GRO offloads without changing callers.
+// On TUN devices Open probes IFF_VNET_HDR with TUNSETOFFLOAD (CSUM, TSO4/6,
+// USO4/6) and falls back to the plain device: Read then splits the kernel's
+// GSO superpackets into MTU-sized segments (gso.go) and completes partial
+// checksums, Write coalesces consecutive segments of a flow into
+// superpackets (gro.go). IFF_MULTI_QUEUE gives one Device per queue
+// (Tun.Queues). The Device interface is unchanged by all of this.
 package tunio
 
 import (

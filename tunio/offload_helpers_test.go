@@ -2,7 +2,6 @@ package tunio
 
 import (
 	"encoding/binary"
-	"testing"
 )
 
 // refSum is the textbook RFC 1071 sum, byte pair by byte pair, folded late:
@@ -34,6 +33,8 @@ type spec struct {
 	badCsum    bool
 	ipv4Opts   bool
 	dstLastOct byte
+	src, dst   []byte // addresses (4 or 16 bytes); nil means the defaults
+	dport      uint16
 }
 
 // build makes an IPv4/IPv6 TCP/UDP packet with checksums computed by refSum.
@@ -68,6 +69,10 @@ func build(s spec) []byte {
 		p[6], p[7] = proto, ttl
 		copy(p[8:], []byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
 		copy(p[24:], []byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, dst})
+		if s.src != nil {
+			copy(p[8:], s.src)
+			copy(p[24:], s.dst)
+		}
 		addrs = p[8:40]
 	} else {
 		p[0], p[1] = 0x40|byte(ihl/4), s.tos
@@ -76,6 +81,10 @@ func build(s spec) []byte {
 		p[6] = 0x40 // DF
 		p[8], p[9] = ttl, proto
 		copy(p[12:], []byte{10, 0, 0, 1, 10, 0, 0, dst})
+		if s.src != nil {
+			copy(p[12:], s.src)
+			copy(p[16:], s.dst)
+		}
 		binary.BigEndian.PutUint16(p[10:], ^uint16(refSum(p[:ihl])))
 		addrs = p[12:20]
 	}
@@ -85,7 +94,11 @@ func build(s spec) []byte {
 		sport = 40000
 	}
 	binary.BigEndian.PutUint16(l4[0:], sport)
-	binary.BigEndian.PutUint16(l4[2:], 5201)
+	dport := s.dport
+	if dport == 0 {
+		dport = 5201
+	}
+	binary.BigEndian.PutUint16(l4[2:], dport)
 	csAt := udpChecksumOff
 	if s.udp {
 		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
@@ -95,7 +108,7 @@ func build(s spec) []byte {
 		binary.BigEndian.PutUint32(l4[8:], s.ack)
 		l4[12] = byte(thl/4) << 4
 		l4[13] = s.flags
-		binary.BigEndian.PutUint16(l4[14:], 502)
+		binary.BigEndian.PutUint16(l4[14:], 65535)
 		copy(l4[20:], s.opts)
 	}
 	copy(l4[thl:], s.payload)
@@ -120,7 +133,7 @@ func u16(s uint32) []byte {
 }
 
 // verify checks a packet's length fields and checksums with refSum.
-func verify(t *testing.T, p []byte) {
+func verify(t fatalfer, p []byte) {
 	t.Helper()
 	var ihl int
 	var addrs []byte
@@ -156,4 +169,10 @@ func pattern(k, n int) []byte {
 		b[i] = byte((k + i) * 7 / 3)
 	}
 	return b
+}
+
+// fatalfer is the part of testing.T verify uses.
+type fatalfer interface {
+	Helper()
+	Fatalf(string, ...any)
 }

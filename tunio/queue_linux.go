@@ -231,6 +231,8 @@ func (q *queue) readVnet(fd int) bool {
 		copy(q.rbuf, direct[:min(size, len(direct))])
 		if err := q.split.reset(&h, q.rbuf[:size]); err != nil {
 			q.t.dropped.Add(1)
+		} else {
+			q.t.split.Add(1)
 		}
 	}
 	return true
@@ -301,6 +303,9 @@ func (q *queue) writeVnet(fd int) bool {
 		_, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&q.wiov[0])), uintptr(q.wniov))
 		switch errno {
 		case 0:
+			if q.wend > q.wn+1 {
+				q.t.merged.Add(1)
+			}
 			q.wn, q.wniov = q.wend, 0
 		case unix.EINTR:
 		case unix.EAGAIN:

@@ -59,6 +59,8 @@ type Tun struct {
 	queues  []*queue // queues[0] serves Tun's own Read and Write
 	devs    []Device // devs[0] is the Tun itself
 	dropped atomic.Uint64
+	split   atomic.Uint64 // superpackets read and split
+	merged  atomic.Uint64 // superpackets written
 
 	mtu       atomic.Int64
 	closed    atomic.Bool

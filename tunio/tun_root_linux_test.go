@@ -295,12 +295,20 @@ func TestRootTAPExchange(t *testing.T) {
 }
 
 func TestRootTUNSteadyStateAllocations(t *testing.T) {
+	for _, disable := range []tunio.Offloads{0, tunio.OffloadVnetHdr} {
+		t.Run("disable="+disable.String(), func(t *testing.T) { steadyStateAllocations(t, disable) })
+	}
+}
+
+// steadyStateAllocations checks one Read+Write round trip allocates nothing,
+// with offloads (vnet header readv/writev path) or without.
+func steadyStateAllocations(t *testing.T, disable tunio.Offloads) {
 	ns := newNetns(t)
 	var dev *tunio.Tun
 	var sock *net.UDPConn
 	inNetns(t, ns, func() {
 		var err error
-		dev, err = tunio.Open(tunio.Options{})
+		dev, err = tunio.Open(tunio.Options{DisableOffloads: disable})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,11 +61,17 @@ echo "== ping through the tunnel"
 ip netns exec $NS_A ping -c 5 -i 0.2 $TUN_B | tail -2
 
 echo "== iperf3 TCP through the tunnel, 5 s each way"
-ip netns exec $NS_B iperf3 -s -D -1 -B $TUN_B >/dev/null
-sleep 0.3
+ip netns exec $NS_B iperf3 -s -B $TUN_B >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 1 20); do
+  ip netns exec $NS_A iperf3 -c $TUN_B -t 1 >/dev/null 2>&1 && break   # wait for the server
+  sleep 0.2
+done
+sleep 0.5
+echo "-- a -> b"
 ip netns exec $NS_A iperf3 -c $TUN_B -t 5 | grep -E "sender|receiver"
-ip netns exec $NS_B iperf3 -s -D -1 -B $TUN_B >/dev/null
-sleep 0.3
+sleep 0.5
+echo "-- b -> a"
 ip netns exec $NS_A iperf3 -c $TUN_B -t 5 -R | grep -E "sender|receiver"
 
 echo "== done: stopping the nodes and removing the namespaces"

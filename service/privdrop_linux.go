@@ -77,18 +77,31 @@ type PrivThread struct {
 
 func startPrivThread() (*PrivThread, error) {
 	p := &PrivThread{reqs: make(chan func()), quit: make(chan struct{})}
-	started := make(chan error)
+	type result struct {
+		p   *PrivThread
+		err error
+	}
+	started := make(chan result)
 	go func() {
 		// The thread is never unlocked: it holds capabilities no other
 		// thread has, so the runtime must never run anything else on it.
 		// When the goroutine exits locked, the runtime ends the thread.
 		runtime.LockOSThread()
-		// Keep the permitted set across the uid change (per thread).
-		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-			started <- fmt.Errorf("%w: PR_SET_KEEPCAPS: %w", ErrPrivDrop, err)
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread: its credentials are what ps and
+			// /proc/PID/status show, so it must end up unprivileged.
+			// Holding it, take another thread, then let it go.
+			other, err := startPrivThread()
+			runtime.UnlockOSThread()
+			started <- result{other, err}
 			return
 		}
-		started <- nil
+		// Keep the permitted set across the uid change (per thread).
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			started <- result{nil, fmt.Errorf("%w: PR_SET_KEEPCAPS: %w", ErrPrivDrop, err)}
+			return
+		}
+		started <- result{p, nil}
 		for {
 			select {
 			case f := <-p.reqs:
@@ -98,10 +111,8 @@ func startPrivThread() (*PrivThread, error) {
 			}
 		}
 	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
+	r := <-started
+	return r.p, r.err
 }
 
 // Do runs f on the privileged thread and waits for it.

@@ -81,6 +81,11 @@ func HandshakeConfig(cfg *config.Config, log *zap.Logger) (*handshake.Config, er
 // Run runs a node until ctx is done, then shuts it down in order: tell the
 // peers (close messages), stop the data plane, run ifdown.
 func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	return RunWith(ctx, cfg, log, Options{})
+}
+
+// RunWith is Run with the system integration's hooks (see Options).
+func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options) error {
 	hc, err := HandshakeConfig(cfg, log)
 	if err != nil {
 		return err
@@ -157,6 +162,17 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
+	privileged := func(f func()) { f() }
+	if opts.Setup != nil {
+		p, err := opts.Setup(dev.Name())
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		if p != nil {
+			privileged = p
+		}
+	}
 
 	// Data plane and control plane.
 	mode := cfg.Mode.Effective(cfg.Device.Type)
@@ -175,7 +191,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Flood:       mode == config.ModeSwitch || mode == config.ModeHub,
 		RoutesChanged: func(prefixes []netip.Prefix) {
 			if !cfg.Peercloud.NoRoutes && typ == tunio.TUN {
-				routes.sync(prefixes)
+				privileged(func() { routes.sync(prefixes) })
 			}
 		},
 		ListenAddr: conn.LocalAddr(),
@@ -191,6 +207,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	log.Info("vpn started", zap.String("ifname", dev.Name()))
+	if opts.Started != nil {
+		opts.Started(&Handle{node: node, ifname: dev.Name(), tap: typ == tunio.TAP, log: log, cfg: cfg})
+	}
 	runErr := node.Run(ctx, ticker.C)
 	log.Info("shutting down")
 	closeErr := pl.Close()

@@ -121,19 +121,40 @@ func (ms *mesh) start(i int, args ...string) {
 	ms.mu.Unlock()
 }
 
-// startAll starts node 0 with common and every other node with common plus
-// node 0 as its only peer. ip gives node i's --ip (empty for none).
-func (ms *mesh) startAll(ip func(i int) string, common ...string) {
+// nodeArgs is node i's command line: common, its --ip (ip(i), empty for
+// none) and, for all but node 0, node 0 as its only peer.
+func (ms *mesh) nodeArgs(i int, ip func(int) string, common []string) []string {
+	args := append([]string(nil), common...)
+	if a := ip(i); a != "" {
+		args = append(args, "--ip", a)
+	}
+	if i != 0 {
+		args = append(args, "-c", ms.seedPeer())
+	}
+	return args
+}
+
+// join starts node 0, then the others one after the other, each once the
+// one before it reaches node 0 through the tunnel: the way a mesh grows, and
+// every newcomer finds the whole mesh in node 0's handshake peer list. All
+// before deadline.
+func (ms *mesh) join(ip func(int) string, deadline time.Time, common ...string) {
 	ms.t.Helper()
 	for i := 0; i < ms.size; i++ {
-		args := append([]string(nil), common...)
-		if a := ip(i); a != "" {
-			args = append(args, "--ip", a)
+		ms.start(i, ms.nodeArgs(i, ip, common)...)
+		if i > 0 {
+			if err := ms.waitPing(i, ms.overlay(0), deadline); err != nil {
+				ms.t.Fatalf("n%d joining: %v", i, err)
+			}
 		}
-		if i != 0 {
-			args = append(args, "-c", ms.seedPeer())
-		}
-		ms.start(i, args...)
+	}
+}
+
+// startAll starts all nodes at once.
+func (ms *mesh) startAll(ip func(int) string, common ...string) {
+	ms.t.Helper()
+	for i := 0; i < ms.size; i++ {
+		ms.start(i, ms.nodeArgs(i, ip, common)...)
 	}
 }
 
@@ -182,7 +203,7 @@ func (ms *mesh) killAll() {
 func (ms *mesh) ping(from int, addr string, count int, interval string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, _ := ms.topo.Output(ctx, ms.name(from), "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", addr)
+	out, _ := ms.topo.Output(ctx, ms.name(from), "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", interval, "-W", "2", addr)
 	m := pingReceived.FindStringSubmatch(out)
 	if m == nil {
 		return 0, out
@@ -264,9 +285,11 @@ func (ms *mesh) underlayPackets(i int) uint64 {
 	return sum
 }
 
-// pingAround makes every pair of nodes pings each other count times, quickly,
-// all pairs at once, and fails unless nearly every ping is answered.
-func (ms *mesh) pingAround(nodes []int, addr func(int) string, count int) {
+// pingAround makes every pair of nodes ping each other count times, quickly,
+// all pairs at once, and fails unless at least percent of every pair's pings
+// are answered (within 2 s each: the machines are shared, a reply may be
+// late).
+func (ms *mesh) pingAround(nodes []int, addr func(int) string, count, percent int) {
 	ms.t.Helper()
 	var (
 		wg   sync.WaitGroup
@@ -282,7 +305,7 @@ func (ms *mesh) pingAround(nodes []int, addr func(int) string, count int) {
 			go func() {
 				defer wg.Done()
 				n, out := ms.ping(a, addr(b), count, "0.01")
-				if n < count*9/10 {
+				if n*100 < count*percent {
 					mu.Lock()
 					errs = append(errs, fmt.Sprintf("n%d -> %s: %d of %d replies\n%s", a, addr(b), n, count, strings.TrimSpace(out)))
 					mu.Unlock()
@@ -311,7 +334,7 @@ func tunIP(ms *mesh) func(int) string {
 func TestMeshFromOneSeed(t *testing.T) {
 	ms := newMesh(t, 4)
 	begin := time.Now()
-	ms.startAll(tunIP(ms), "--password", "mesh-seed-secret")
+	ms.join(tunIP(ms), begin.Add(15*time.Second), "--password", "mesh-seed-secret")
 	ms.waitPairs(ms.all(), ms.all(), ms.overlay, begin.Add(15*time.Second))
 	t.Logf("full mesh of %d nodes after %v", ms.size, time.Since(begin).Round(time.Millisecond))
 
@@ -321,7 +344,7 @@ func TestMeshFromOneSeed(t *testing.T) {
 	const count = 50
 	rest := ms.except(0)
 	seed0, seed1 := ms.underlayPackets(0), ms.underlayPackets(1)
-	ms.pingAround(rest, ms.overlay, count)
+	ms.pingAround(rest, ms.overlay, count, 90)
 	d0, d1 := ms.underlayPackets(0)-seed0, ms.underlayPackets(1)-seed1
 	t.Logf("underlay packets during %d pings among n1..n3: n0 %d, n1 %d", 6*count, d0, d1)
 	// n1 pings two nodes and is pinged by two: 4 x count requests and as
@@ -338,7 +361,7 @@ func TestMeshFromOneSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	ms.pingAround(rest, ms.overlay, 5)
+	ms.pingAround(rest, ms.overlay, 20, 80)
 
 	// The seed comes back and is in the mesh again.
 	back := time.Now()
@@ -349,20 +372,34 @@ func TestMeshFromOneSeed(t *testing.T) {
 	t.Logf("n0 back in the mesh after %v", time.Since(back).Round(time.Millisecond))
 }
 
+// TestMeshSimultaneousJoin: four nodes started at the same moment. Node 0's
+// handshake peer lists race with the joins (a list is made before the other
+// newcomers' handshakes finish), so newcomers may miss each other until node
+// 0 broadcasts its peer list, every --keepalive seconds (VpnCloud's
+// housekeep; by default only every peer-timeout/2-60 = 90 s). With a short
+// keepalive the mesh is complete within seconds.
+func TestMeshSimultaneousJoin(t *testing.T) {
+	ms := newMesh(t, 4)
+	begin := time.Now()
+	ms.startAll(tunIP(ms), "--password", "mesh-together-secret", "--keepalive", "2")
+	ms.waitPairs(ms.all(), ms.all(), ms.overlay, begin.Add(15*time.Second))
+	t.Logf("full mesh of %d nodes started together after %v", ms.size, time.Since(begin).Round(time.Millisecond))
+}
+
 // TestMeshLeavingNodeIsForgotten: a node that stops with SIGINT says
 // goodbye; the others remove it at once (and log it) and its overlay address
 // stops answering, while the rest of the mesh carries on.
 func TestMeshLeavingNodeIsForgotten(t *testing.T) {
 	ms := newMesh(t, 4)
 	begin := time.Now()
-	ms.startAll(tunIP(ms), "--password", "mesh-leave-secret")
+	ms.join(tunIP(ms), begin.Add(15*time.Second), "--password", "mesh-leave-secret")
 	ms.waitPairs(ms.all(), ms.all(), ms.overlay, begin.Add(15*time.Second))
 
 	if err := ms.stop(3); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	removed := regexp.MustCompile(`removed peer.*` + regexp.QuoteMeta(ms.underlay(3)) + `\b`)
+	removed := regexp.MustCompile(`(?m)^.*removed peer.*` + regexp.QuoteMeta(ms.underlay(3)) + `\b.*$`)
 	for !removed.MatchString(ms.log(1)) {
 		if time.Since(stopped) > 2*time.Second {
 			t.Fatalf("n1's log does not say that peer %s was removed within 2 s of its SIGINT", ms.underlay(3))
@@ -376,7 +413,7 @@ func TestMeshLeavingNodeIsForgotten(t *testing.T) {
 	} else {
 		t.Logf("ping from n1 to the departed n3: %s", strings.Join(strings.Fields(out), " "))
 	}
-	ms.pingAround(ms.except(3), ms.overlay, 5)
+	ms.pingAround(ms.except(3), ms.overlay, 20, 80)
 }
 
 // tapMesh starts three TAP nodes in the given mode (empty: the default),
@@ -392,14 +429,14 @@ func tapMesh(t *testing.T, mode string, flood bool) {
 		args = append(args, "--mode", mode)
 	}
 	begin := time.Now()
-	ms.startAll(tunIP(ms), args...)
+	ms.join(tunIP(ms), begin.Add(15*time.Second), args...)
 	ms.waitPairs(ms.all(), ms.all(), ms.overlay, begin.Add(15*time.Second))
 	t.Logf("TAP mesh (mode %q) of %d nodes after %v", mode, ms.size, time.Since(begin).Round(time.Millisecond))
-	ms.pingAround(ms.all(), ms.overlay, 10)
+	ms.pingAround(ms.all(), ms.overlay, 10, 80)
 
 	const count = 50
 	seed0 := ms.underlayPackets(0)
-	ms.pingAround([]int{1, 2}, ms.overlay, count)
+	ms.pingAround([]int{1, 2}, ms.overlay, count, 90)
 	d0 := ms.underlayPackets(0) - seed0
 	t.Logf("n0's underlay packets while n1 and n2 exchanged %d frames: %d", 4*count, d0)
 	switch {

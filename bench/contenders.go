@@ -101,6 +101,15 @@ func (s *site) start(ns, logName string, env []string, args ...string) (*proc, e
 	return startProc(logName, s.topo.NS(ns), f, env, args...)
 }
 
+// logTail returns the last lines of DIR/logName.log.
+func (s *site) logTail(logName string) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, logName+".log"))
+	if len(b) > 800 {
+		b = b[len(b)-800:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // wgKeyPair returns a WireGuard private and public key in base64.
 func wgKeyPair() (priv, pub string, err error) {
 	var k [32]byte

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,6 +39,10 @@ func (r *Runner) measure(ctx context.Context, s *site, nodes map[string]*proc, r
 	srv, err := s.start("b", "iperf3-server", nil, "iperf3", "-s", "-B", overlayB, "-p", iperfPort)
 	if err != nil {
 		fail("iperf3 server", err)
+	} else if err := r.waitListening(ctx, s, srv); err != nil {
+		fail("iperf3 server", err)
+		srv.stop(time.Second)
+		srv = nil
 	} else {
 		defer srv.stop(time.Second)
 		secs := strconv.Itoa(int(max(1, r.opts.Duration.Round(time.Second)/time.Second)))
@@ -90,6 +95,27 @@ func (r *Runner) measure(ctx context.Context, s *site, nodes map[string]*proc, r
 		}
 		res.Nodes[n] = NodeStats{PID: p.pid(), PeakRSSBytes: rss, CPUSeconds: cpu, PhaseCPUSeconds: phaseCPU[n]}
 	}
+}
+
+// waitListening waits until the iperf3 server listens in namespace b.
+func (r *Runner) waitListening(ctx context.Context, s *site, srv *proc) error {
+	err := retry(ctx, 10*time.Second, func() error {
+		if srv.exited() {
+			return fmt.Errorf("exited: %v: %s", srv.err, s.logTail(srv.name))
+		}
+		out, err := s.topo.Output(ctx, "b", "ss", "-Hltn", "sport = :"+iperfPort)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "LISTEN") {
+			return fmt.Errorf("not listening on port %s after 10 s: %s", iperfPort, s.logTail(srv.name))
+		}
+		return nil
+	})
+	if err != nil && srv.exited() {
+		return fmt.Errorf("exited: %v: %s", srv.err, s.logTail(srv.name))
+	}
+	return err
 }
 
 // pingUnderLoad pings while one TCP stream from a to b saturates the

@@ -61,7 +61,7 @@ func SVG(rep *Report) string {
 			v := scale * float64(i) / 5
 			y := y0 - plotH*float64(i)/5
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#dddddd"/>`+"\n", x0, y, x0+plotW, y)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%s</text>`+"\n", x0-5, y+4, fmtValue(v))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%s</text>`+"\n", x0-5, y+4, fmtTick(v, scale/5))
 		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000000"/>`+"\n", x0, top, x0, y0)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000000"/>`+"\n", x0, y0, x0+plotW, y0)
@@ -85,7 +85,7 @@ func SVG(rep *Report) string {
 			}
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`+"\n", x+bw/2, y0-h-4, label)
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">contender (colour, see legend)</text>`+"\n", x0+plotW/2, y0+20)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">contenders (colours: see legend)</text>`+"\n", x0+plotW/2, y0+20)
 		fmt.Fprintf(&b, "</g>\n")
 	}
 	// Legend.
@@ -114,6 +114,18 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
+// fmtTick formats an axis tick with as many decimals as the step needs.
+func fmtTick(v, step float64) string {
+	switch {
+	case step >= 1:
+		return fmt.Sprintf("%.0f", v)
+	case step >= 0.1:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
 func fmtValue(v float64) string {
 	switch {
 	case v >= 100:
@@ -127,4 +139,14 @@ func fmtValue(v float64) string {
 
 var xmlReplacer = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
 
-func xmlEscape(s string) string { return xmlReplacer.Replace(strings.ToValidUTF8(s, "?")) }
+// xmlEscape makes s safe as XML text: invalid UTF-8 and the control
+// characters XML 1.0 forbids become '?', markup characters entities.
+func xmlEscape(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	return xmlReplacer.Replace(s)
+}

@@ -112,10 +112,10 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 		isNew = true
 	}
 	res, err := hs.HandleInit(pkt)
-	for _, r := range res.Replies {
-		n.send(from, r)
-	}
 	if err != nil {
+		for _, r := range res.Replies {
+			n.send(from, r)
+		}
 		n.Counters.Invalid.Add(1)
 		if handshake.IsFatal(err) {
 			n.log.Info("handshake failed", zap.Stringer("peer", from), zap.Error(err))
@@ -133,8 +133,14 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 		n.pending[from] = hs
 		n.emit(Event{Kind: EventPeerConnecting, Peer: from})
 	}
-	if res.Established && n.peers[from] == nil || res.Established && n.peers[from].hs != hs {
+	if res.Established && (n.peers[from] == nil || n.peers[from].hs != hs) {
 		n.addPeer(ctx, from, hs)
+		// The data plane must know the session before the peer can
+		// answer our reply with sealed messages.
+		n.publish()
+	}
+	for _, r := range res.Replies {
+		n.send(from, r)
 	}
 }
 

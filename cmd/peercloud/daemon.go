@@ -10,8 +10,8 @@ import (
 )
 
 // runDaemon runs the VPN with a validated cfg until ctx is cancelled (SIGINT
-// or SIGTERM) or a fatal error occurs. It is the single entry point from the
-// CLI into the daemon.
-func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	return daemon.Run(ctx, cfg, log)
+// or SIGTERM) or a fatal error occurs, with the system integration's hooks
+// (system.go). It is the single entry point from the CLI into the daemon.
+func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts daemon.Options) error {
+	return daemon.RunWith(ctx, cfg, log, opts)
 }

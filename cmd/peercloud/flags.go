@@ -25,6 +25,8 @@ type invocation struct {
 	sub string
 	// genkeyPassword is genkey's -p/--password (or env PASSWORD), nil if none.
 	genkeyPassword *string
+	// shell is completion's argument.
+	shell string
 	usage          func(w io.Writer)
 }
 
@@ -105,10 +107,30 @@ func parseSubcommand(inv *invocation, rest []string, getenv func(string) string)
 			}
 		}
 		return nil
-	case "migrate-config", "migrate", "completion", "ws-proxy", "wsproxy", "config", "install":
+	case "completion":
+		inv.sub = "completion"
+		inv.usage = func(w io.Writer) {
+			fmt.Fprintf(w, "Print a shell completion script.\n\nUsage: peercloud completion bash|zsh|fish\n")
+		}
+		if len(rest) == 2 && (rest[1] == "-h" || rest[1] == "--help") {
+			inv.help = true
+			return nil
+		}
+		if len(rest) != 2 {
+			return fmt.Errorf("%w: completion needs one shell: bash, zsh or fish", errUsage)
+		}
+		inv.shell = rest[1]
+		return nil
+	case "man":
+		inv.sub = "man"
+		if len(rest) > 1 {
+			return fmt.Errorf("%w: man: unexpected argument %q", errUsage, rest[1])
+		}
+		return nil
+	case "migrate-config", "migrate", "ws-proxy", "wsproxy", "config", "install":
 		return fmt.Errorf("%w: the VpnCloud subcommand %q is not supported by peercloud", errUsage, rest[0])
 	}
-	return fmt.Errorf("%w: unknown subcommand or stray argument %q (subcommands: genkey)", errUsage, rest[0])
+	return fmt.Errorf("%w: unknown subcommand or stray argument %q (subcommands: genkey, completion, man)", errUsage, rest[0])
 }
 
 // newMainFlagSet registers VpnCloud's flags, writing into inv.
@@ -199,6 +221,8 @@ func printUsage(w io.Writer, fs *pflag.FlagSet) {
 Usage:
   peercloud [options] [--config <file>] [-p <password>] [-l <addr>] [-c <addr>...]
   peercloud genkey [-p <password>]
+  peercloud completion bash|zsh|fish
+  peercloud man
 
 Options:
 %s`, version, flagUsages(fs))

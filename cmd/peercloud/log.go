@@ -15,19 +15,32 @@ type logOptions struct {
 	file           string    // also log here (created or truncated), "" for none
 	out            io.Writer // the terminal or journal (stdout, as VpnCloud)
 	journal        bool      // stdout is the systemd journal: it adds time stamps
+	// level, when set, is the level the logger follows (SIGHUP changes it);
+	// newLogger sets it from verbose and quiet.
+	level *zap.AtomicLevel
+}
+
+// levelFor is the level of -v, -q or neither.
+func levelFor(verbose, quiet bool) zapcore.Level {
+	switch {
+	case verbose:
+		return zapcore.DebugLevel
+	case quiet:
+		return zapcore.WarnLevel
+	}
+	return zapcore.InfoLevel
 }
 
 // newLogger builds the one *zap.Logger handed down to everything: a console
 // encoder (time, level, message, key=value fields) at debug with -v, warnings
-// and errors only with -q, info otherwise. The returned close function syncs
+// and errors only with -q, info otherwise (an atomic level: a reload may
+// change it). The returned close function syncs
 // and closes the log file.
 func newLogger(o logOptions) (*zap.Logger, func(), error) {
-	level := zapcore.InfoLevel
-	switch {
-	case o.verbose:
-		level = zapcore.DebugLevel
-	case o.quiet:
-		level = zapcore.WarnLevel
+	level := zap.NewAtomicLevelAt(levelFor(o.verbose, o.quiet))
+	if o.level != nil {
+		o.level.SetLevel(level.Level())
+		level = *o.level
 	}
 	encCfg := zapcore.EncoderConfig{
 		TimeKey:          "time",

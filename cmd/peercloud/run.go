@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/peercloud/peercloud/config"
+	"github.com/peercloud/peercloud/service"
 )
 
 // version is the peercloud version, set at build time with
@@ -38,6 +39,18 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 	case inv.version:
 		fmt.Fprintf(stdout, "peercloud %s (VpnCloud 2.3.0 compatible)\n", version)
 		return exitOK
+	case inv.sub == "completion":
+		if err := writeCompletion(stdout, inv.shell); err != nil {
+			fmt.Fprintf(stderr, "peercloud: %s\n", unwrapUsage(err))
+			return exitUsage
+		}
+		return exitOK
+	case inv.sub == "man":
+		if err := writeMan(stdout); err != nil {
+			fmt.Fprintf(stderr, "peercloud: %v\n", err)
+			return exitFail
+		}
+		return exitOK
 	case inv.sub == "genkey":
 		if err := genkey(stdout, inv.genkeyPassword, nil); err != nil {
 			fmt.Fprintf(stderr, "peercloud: %v\n", err)
@@ -51,19 +64,25 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "peercloud: %v\n", err)
 		return exitUsage
 	}
+	ready := service.DaemonChild(getenv)
+	if cfg.Daemonize && ready == nil {
+		return daemonize(argv, cfg, stdout, stderr)
+	}
+	level := zap.NewAtomicLevel()
 	log, closeLog, err := newLogger(logOptions{
 		verbose: cfg.Verbose, quiet: cfg.Quiet, file: cfg.LogFile,
-		out: stdout, journal: getenv("JOURNAL_STREAM") != "",
+		out: stdout, journal: getenv("JOURNAL_STREAM") != "", level: &level,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "peercloud: %v\n", err)
+		ready.Fail(err)
 		return exitFail
 	}
 	defer closeLog()
 	if inv.configFile != "" {
 		log.Info("read config file", zap.String("path", inv.configFile))
 	}
-	if err := runDaemon(ctx, cfg, log); err != nil {
+	if err := runService(ctx, inv, cfg, log, &level, ready); err != nil {
 		log.Error("peercloud stopped", zap.Error(err))
 		return exitFail
 	}

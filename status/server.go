@@ -15,12 +15,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultDir is where the daemon's control sockets live.
-const DefaultDir = "/run/peercloud"
-
-// DefaultPath is the control socket of the daemon on device ifname.
-func DefaultPath(ifname string) string { return filepath.Join(DefaultDir, ifname+".sock") }
-
 // maxRequest bounds a request line; ioTimeout bounds one exchange.
 const (
 	maxRequest = 4096

@@ -174,3 +174,40 @@ func TestAgeAndSize(t *testing.T) {
 		}
 	}
 }
+
+func TestNamespaceSuffix(t *testing.T) {
+	links := map[string]string{"self": "net:[4026532001]", "1": "net:[4026531840]"}
+	read := func(pid string) (string, error) {
+		if l, ok := links[pid]; ok {
+			return l, nil
+		}
+		return "", os.ErrPermission
+	}
+	if got := nsSuffix(read); got != "@net4026532001" {
+		t.Errorf("other namespace: %q", got)
+	}
+	links["1"] = links["self"]
+	if got := nsSuffix(read); got != "" {
+		t.Errorf("host namespace: %q", got)
+	}
+	delete(links, "1")
+	if got := nsSuffix(read); got != "@net4026532001" {
+		t.Errorf("unknown pid 1: %q", got)
+	}
+	delete(links, "self")
+	if got := nsSuffix(read); got != "" {
+		t.Errorf("unknown own namespace: %q", got)
+	}
+	for link, want := range map[string]string{"net:[12]": "12", "net:[]": "", "mnt:[12]": "", "net:[1x]": ""} {
+		if got := nsID(link); got != want {
+			t.Errorf("nsID(%q) = %q, want %q", link, got, want)
+		}
+	}
+	if p := DefaultPath("pc0"); !strings.HasPrefix(p, DefaultDir+"/pc0") || !strings.HasSuffix(p, ".sock") {
+		t.Errorf("DefaultPath = %q", p)
+	}
+	c := CandidatePaths("pc0")
+	if c[len(c)-1] != DefaultDir+"/pc0.sock" || (len(c) == 2 && !strings.Contains(c[0], "@net")) {
+		t.Errorf("CandidatePaths = %q", c)
+	}
+}

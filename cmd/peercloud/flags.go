@@ -27,7 +27,9 @@ type invocation struct {
 	genkeyPassword *string
 	// shell is completion's argument.
 	shell string
-	usage          func(w io.Writer)
+	// status holds `peercloud status`'s flags.
+	status statusOptions
+	usage  func(w io.Writer)
 }
 
 // Environment variables read as VpnCloud reads them (clap's `env`).
@@ -107,6 +109,30 @@ func parseSubcommand(inv *invocation, rest []string, getenv func(string) string)
 			}
 		}
 		return nil
+	case "status", "show":
+		inv.sub = "status"
+		fs := pflag.NewFlagSet("peercloud status", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.BoolVar(&inv.status.json, "json", false, "print the status as JSON")
+		fs.StringVar(&inv.status.socket, "socket", "", "the daemon's control socket `path`")
+		fs.StringVarP(&inv.status.device, "device", "d", "", "the daemon's device `name` (its socket is /run/peercloud/NAME.sock)")
+		inv.usage = func(w io.Writer) {
+			fmt.Fprintf(w, "Show the peers and counters of a running daemon.\n\nUsage: peercloud status [--json] [--socket PATH | -d DEVICE]\n\n%s", flagUsages(fs))
+		}
+		if err := fs.Parse(rest[1:]); err != nil {
+			if errors.Is(err, pflag.ErrHelp) {
+				inv.help = true
+				return nil
+			}
+			return fmt.Errorf("%w: status: %w", errUsage, err)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("%w: status: unexpected argument %q", errUsage, fs.Arg(0))
+		}
+		if inv.status.socket != "" && inv.status.device != "" {
+			return fmt.Errorf("%w: status: --socket and --device cannot be used together", errUsage)
+		}
+		return nil
 	case "completion":
 		inv.sub = "completion"
 		inv.usage = func(w io.Writer) {
@@ -130,7 +156,7 @@ func parseSubcommand(inv *invocation, rest []string, getenv func(string) string)
 	case "migrate-config", "migrate", "ws-proxy", "wsproxy", "config", "install":
 		return fmt.Errorf("%w: the VpnCloud subcommand %q is not supported by peercloud", errUsage, rest[0])
 	}
-	return fmt.Errorf("%w: unknown subcommand or stray argument %q (subcommands: genkey, completion, man)", errUsage, rest[0])
+	return fmt.Errorf("%w: unknown subcommand or stray argument %q (subcommands: genkey, status, completion, man)", errUsage, rest[0])
 }
 
 // newMainFlagSet registers VpnCloud's flags, writing into inv.
@@ -223,6 +249,7 @@ Usage:
   peercloud genkey [-p <password>]
   peercloud completion bash|zsh|fish
   peercloud man
+  peercloud status [--json] [--socket <path> | -d <device>]
 
 Options:
 %s`, version, flagUsages(fs))

@@ -57,6 +57,12 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 			return exitFail
 		}
 		return exitOK
+	case inv.sub == "status":
+		if err := showStatus(ctx, stdout, &inv.status); err != nil {
+			fmt.Fprintf(stderr, "peercloud: %v\n", err)
+			return exitFail
+		}
+		return exitOK
 	}
 
 	cfg, err := buildConfig(inv)

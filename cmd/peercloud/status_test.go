@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/peercloud/peercloud/status"
+)
+
+func TestStatusSubcommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pc9.sock")
+	srv, err := status.Listen(path, -1, func(context.Context) (*status.Report, error) {
+		return &status.Report{Device: "pc9", Listen: "0.0.0.0:3210", Mode: "router",
+			Peers: []status.Peer{{Addr: "10.9.0.2:3210", NodeID: "abcd", Algorithm: "AES256", Claims: []string{"10.0.0.2/32"}}}}, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	code, out, errOut := runCLI(t, nil, "status", "--socket", path)
+	if code != exitOK || !strings.Contains(out, "interface: pc9\n") || !strings.Contains(out, "peer: 10.9.0.2:3210\n  node id: abcd\n  algorithm: AES256") {
+		t.Errorf("status: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "status", "--json", "--socket", path)
+	var r status.Report
+	if code != exitOK || json.Unmarshal([]byte(out), &r) != nil || len(r.Peers) != 1 || r.Peers[0].Claims[0] != "10.0.0.2/32" {
+		t.Errorf("status --json: %d %q", code, out)
+	}
+	code, _, errOut = runCLI(t, nil, "status", "--socket", path+".missing")
+	if code != exitFail || !strings.Contains(errOut, "connecting to") {
+		t.Errorf("missing socket: %d %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "status", "--socket", path, "-d", "x")
+	if code != exitUsage || !strings.Contains(errOut, "cannot be used together") {
+		t.Errorf("--socket and -d: %d %q", code, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "status", "--help")
+	if code != exitOK || !strings.Contains(out, "--json") {
+		t.Errorf("status --help: %d %q", code, out)
+	}
+}
+
+func TestStatusSocketChoice(t *testing.T) {
+	dir := t.TempDir()
+	o := &statusOptions{}
+	if _, err := o.socketPath(dir); err == nil || !strings.Contains(err.Error(), "no running peercloud daemon") {
+		t.Errorf("no socket: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "a.sock"), nil, 0o600)
+	if p, err := o.socketPath(dir); err != nil || p != filepath.Join(dir, "a.sock") {
+		t.Errorf("one socket: %q %v", p, err)
+	}
+	os.WriteFile(filepath.Join(dir, "b.sock"), nil, 0o600)
+	if _, err := o.socketPath(dir); err == nil || !strings.Contains(err.Error(), "a, b") {
+		t.Errorf("two sockets: %v", err)
+	}
+	o.device = "b"
+	if p, _ := o.socketPath(dir); p != filepath.Join(dir, "b.sock") {
+		t.Errorf("-d b: %q", p)
+	}
+	// A socket of this network namespace wins over the host's.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	own := "@net" + strings.TrimSuffix(strings.TrimPrefix(self, "net:["), "]")
+	os.WriteFile(filepath.Join(dir, "b"+own+".sock"), nil, 0o600)
+	os.WriteFile(filepath.Join(dir, "c@net1.sock"), nil, 0o600)
+	if p, _ := o.socketPath(dir); p != filepath.Join(dir, "b"+own+".sock") {
+		t.Errorf("-d b in this namespace: %q", p)
+	}
+	o.device = ""
+	if p, err := o.socketPath(dir); err != nil || p != filepath.Join(dir, "b"+own+".sock") {
+		t.Errorf("only daemon of this namespace: %q %v", p, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/peercloud/peercloud/config"
 	"github.com/peercloud/peercloud/control"
 	"github.com/peercloud/peercloud/handshake"
+	"github.com/peercloud/peercloud/hooks"
 	"github.com/peercloud/peercloud/pipeline"
 	"github.com/peercloud/peercloud/tunio"
 	"github.com/peercloud/peercloud/udpio"
@@ -131,6 +132,10 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		}
 	}()
 	log.Info("opened device", zap.String("ifname", dev.Name()), zap.Stringer("type", typ))
+	hk := hooks.New(hooks.FromConfig(cfg, log.Named("hooks")))
+	defer hk.Close() // runs vpn_shutdown and waits for the scripts
+	hk.SetIfName(dev.Name())
+	hk.Fire(hooks.DeviceSetup, nil)
 	devCfg := tunio.Config{}
 	if cfg.IP != "" {
 		p, err := config.ParseDeviceIP(cfg.IP)
@@ -155,6 +160,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 			runHook(context.Background(), log, "ifdown", cfg.Ifdown, dev.Name())
 		}
 	}()
+	hk.Fire(hooks.DeviceConfigured, nil)
 
 	// The socket.
 	conn, err := udpio.ListenAddrPort(listen, udpio.Options{Logger: log})
@@ -162,6 +168,12 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
+	ops, err := startOpsData(cfg, log, dev.Name(), conn.LocalAddr(), hc.Identity.Public().String(), hk)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer ops.close()
 	privileged := func(f func()) { f() }
 	if opts.Setup != nil {
 		p, err := opts.Setup(dev.Name())
@@ -196,6 +208,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		},
 		ListenAddr: conn.LocalAddr(),
 		Advertise:  advertise,
+		Events:     hk.PeerEvent,
 		Log:        log.Named("control"),
 	}, pl)
 	if err != nil {
@@ -203,6 +216,11 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		return err
 	}
 	pl.Start()
+	if err := ops.attach(ctx, node, pl); err != nil {
+		pl.Close()
+		pl.Wait()
+		return err
+	}
 	node.Start(ctx, time.Now())
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
@@ -210,8 +228,10 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	if opts.Started != nil {
 		opts.Started(&Handle{node: node, ifname: dev.Name(), tap: typ == tunio.TAP, log: log, cfg: cfg})
 	}
+	hk.Fire(hooks.VPNStarted, nil)
 	runErr := node.Run(ctx, ticker.C)
 	log.Info("shutting down")
+	hk.Fire(hooks.VPNShutdown, nil)
 	closeErr := pl.Close()
 	pl.Wait()
 	if runErr != nil {

@@ -5,6 +5,7 @@ package daemon_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -242,4 +243,60 @@ func TestSIGHUPReloadsTrustedKeys(t *testing.T) {
 	writeB(good(pubB))
 	hup()
 	s.waitLog("b", "disconnected 1 peer(s) whose key is no longer trusted", 5*time.Second)
+}
+
+// TestSystemdNotifications runs a node under a fake service manager: a
+// NOTIFY_SOCKET the test listens on and a one-second watchdog.
+func TestSystemdNotifications(t *testing.T) {
+	s := newSite(t)
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "1000000")
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	expect := func(prefix string, timeout time.Duration) string {
+		t.Helper()
+		deadline := time.After(timeout)
+		for {
+			select {
+			case m := <-msgs:
+				if strings.HasPrefix(m, prefix) {
+					return m
+				}
+			case <-deadline:
+				t.Fatalf("no %q notification within %v", prefix, timeout)
+			}
+		}
+	}
+	cfgFile := filepath.Join(t.TempDir(), "b.net")
+	os.WriteFile(cfgFile, []byte("listen: 3210\nport-forwarding: false\ncrypto:\n  password: notify\nip: "+s.tunnel("b")+"/24\n"), 0o600)
+	s.start("b", "--config", cfgFile)
+	ready := expect("READY=1", 15*time.Second)
+	if !strings.Contains(ready, "STATUS=running on pcb0") {
+		t.Errorf("ready message %q lacks the status", ready)
+	}
+	expect("WATCHDOG=1", 2*time.Second)
+	expect("WATCHDOG=1", 2*time.Second)
+	s.procs["b"].Process.Signal(syscall.SIGHUP)
+	expect("RELOADING=1\nMONOTONIC_USEC=", 5*time.Second)
+	expect("READY=1", 5*time.Second)
+	if err := s.stop("b"); err != nil {
+		t.Fatal(err)
+	}
+	expect("STOPPING=1", 2*time.Second)
 }

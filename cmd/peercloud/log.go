@@ -58,6 +58,7 @@ func newLogger(o logOptions) (*zap.Logger, func(), error) {
 	termCfg := encCfg
 	if o.journal {
 		termCfg.TimeKey = "" // the journal stamps every line itself
+		termCfg.EncodeLevel = journalLevel
 	}
 	cores := []zapcore.Core{zapcore.NewCore(zapcore.NewConsoleEncoder(termCfg), zapcore.AddSync(o.out), level)}
 	closeFn := func() {}
@@ -71,4 +72,22 @@ func newLogger(o logOptions) (*zap.Logger, func(), error) {
 	}
 	log := zap.New(zapcore.NewTee(cores...), zap.ErrorOutput(zapcore.AddSync(o.out)))
 	return log, func() { _ = log.Sync(); closeFn() }, nil
+}
+
+// journalLevel prefixes the level with its syslog priority (sd-daemon(3)):
+// journald takes "<N>" at the start of a line as the entry's priority and
+// strips it, so `journalctl -p warning` and its colours work.
+func journalLevel(l zapcore.Level, enc zapcore.PrimitiveArrayEncoder) {
+	prio := "<6>" // info
+	switch {
+	case l <= zapcore.DebugLevel:
+		prio = "<7>"
+	case l == zapcore.WarnLevel:
+		prio = "<4>"
+	case l == zapcore.ErrorLevel:
+		prio = "<3>"
+	case l > zapcore.ErrorLevel:
+		prio = "<2>"
+	}
+	enc.AppendString(prio + l.CapitalString())
 }

@@ -231,9 +231,12 @@ func TestLoggerLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.Info("j-msg")
+	log.Debug("hidden")
+	log.Warn("w-msg")
+	log.Error("e-msg")
 	closeFn()
-	if buf.String() != "INFO j-msg\n" {
-		t.Errorf("journal output %q: want no time stamp", buf.String())
+	if buf.String() != "<6>INFO j-msg\n<4>WARN w-msg\n<3>ERROR e-msg\n" {
+		t.Errorf("journal output %q: want syslog priorities and no time stamp", buf.String())
 	}
 }
 

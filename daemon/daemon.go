@@ -132,7 +132,10 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		}
 	}()
 	log.Info("opened device", zap.String("ifname", dev.Name()), zap.Stringer("type", typ))
-	hk := hooks.New(hooks.FromConfig(cfg, log.Named("hooks")))
+	hookScripts := newHookSource(cfg) // a reload may change the scripts
+	hkCfg := hooks.FromConfig(cfg, log.Named("hooks"))
+	hkCfg.Script = hookScripts.script
+	hk := hooks.New(hkCfg)
 	defer hk.Close() // runs vpn_shutdown and waits for the scripts
 	hk.SetIfName(dev.Name())
 	hk.Fire(hooks.DeviceSetup, nil)
@@ -226,7 +229,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	defer ticker.Stop()
 	log.Info("vpn started", zap.String("ifname", dev.Name()))
 	if opts.Started != nil {
-		opts.Started(&Handle{node: node, ifname: dev.Name(), tap: typ == tunio.TAP, log: log, cfg: cfg})
+		opts.Started(&Handle{node: node, ifname: dev.Name(), tap: typ == tunio.TAP, log: log, cfg: cfg, hooks: hookScripts})
 	}
 	hk.Fire(hooks.VPNStarted, nil)
 	runErr := node.Run(ctx, ticker.C)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -38,9 +39,23 @@ type Handle struct {
 	tap    bool
 	log    *zap.Logger
 
+	hooks  *hookSource // nil: hook changes are only reported
+
 	mu  sync.Mutex
 	cfg *config.Config // the configuration in effect
 }
+
+// hookSource gives the hook runner the scripts of the configuration in
+// effect; Reload swaps it. Safe for concurrent use.
+type hookSource struct{ cfg atomic.Pointer[config.Config] }
+
+func newHookSource(cfg *config.Config) *hookSource {
+	h := &hookSource{}
+	h.cfg.Store(cfg)
+	return h
+}
+
+func (h *hookSource) script(event string) string { return h.cfg.Load().HookFor(event) }
 
 // Ifname is the name of the device.
 func (h *Handle) Ifname() string { return h.ifname }
@@ -106,7 +121,8 @@ func (h *Handle) Reload(ctx context.Context, next *config.Config) (changes, rest
 		changes = append(changes, describe("claims", added, removed))
 		apply = append(apply, func(n *control.Node) { n.SetClaims(claims) })
 	}
-	if cur.Hook != next.Hook || !maps.Equal(cur.Hooks, next.Hooks) {
+	hooksChanged := cur.Hook != next.Hook || !maps.Equal(cur.Hooks, next.Hooks)
+	if hooksChanged {
 		changes = append(changes, "hooks changed")
 	}
 	if len(apply) > 0 {
@@ -122,6 +138,9 @@ func (h *Handle) Reload(ctx context.Context, next *config.Config) (changes, rest
 	kept := *next
 	keepRunning(&kept, cur)
 	h.cfg = &kept
+	if hooksChanged && h.hooks != nil {
+		h.hooks.cfg.Store(&kept)
+	}
 	return changes, restart, nil
 }
 

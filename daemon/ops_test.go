@@ -45,7 +45,7 @@ func testHandle(t *testing.T, cfg *config.Config) *Handle {
 	done := make(chan struct{})
 	go func() { node.Run(ctx, nil); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &Handle{node: node, ifname: "tun9", log: zaptest.NewLogger(t), cfg: cfg}
+	return &Handle{node: node, ifname: "tun9", log: zaptest.NewLogger(t), cfg: cfg, hooks: newHookSource(cfg)}
 }
 
 func baseConfig() *config.Config {
@@ -101,6 +101,9 @@ func TestReloadAppliesRuntimeSettings(t *testing.T) {
 	if got := rangeStrings(claims); !slices.Equal(got, []string{"10.3.0.0/16", "10.1.0.1/32"}) {
 		t.Errorf("node claims %v (the auto-claim must stay)", got)
 	}
+	if got := h.hooks.script("peer_connected"); got != "echo hi" {
+		t.Errorf("hook runner's script after reload: %q", got)
+	}
 	if h.Config().Listen != cfg.Listen || h.Config().Hook != "echo hi" {
 		t.Errorf("config in effect: listen %q hook %q", h.Config().Listen, h.Config().Hook)
 	}
@@ -123,11 +126,12 @@ func TestReloadRefusesBadValuesAndKeepsConfig(t *testing.T) {
 	} {
 		next := baseConfig()
 		next.Peers = []string{"192.0.2.77:1"}
+		next.Hook = "echo refused"
 		mutate(next)
 		if _, _, err := h.Reload(ctx, next); err == nil {
 			t.Errorf("bad config accepted: %+v", next.Crypto.TrustedKeys)
 		}
-		if h.Config() != cfg {
+		if h.Config() != cfg || h.hooks.script("vpn_started") != "" {
 			t.Fatal("a refused reload replaced the configuration in effect")
 		}
 		var peers []string

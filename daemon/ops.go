@@ -39,7 +39,7 @@ type Handle struct {
 	tap    bool
 	log    *zap.Logger
 
-	hooks  *hookSource // nil: hook changes are only reported
+	hooks *hookSource // nil: hook changes are only reported
 
 	mu  sync.Mutex
 	cfg *config.Config // the configuration in effect

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,8 +52,8 @@ func (o *statusOptions) socketPath(dir string) (string, error) {
 			host = append(host, m)
 		}
 	}
-	if len(mine) == 0 {
-		mine = host
+	if mine = live(mine); len(mine) == 0 {
+		mine = live(host)
 	}
 	switch len(mine) {
 	case 0:
@@ -65,6 +66,19 @@ func (o *statusOptions) socketPath(dir string) (string, error) {
 		names[i] = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(m), ".sock"), own)
 	}
 	return "", fmt.Errorf("several daemons are running (%s): choose one with -d DEVICE", strings.Join(names, ", "))
+}
+
+// live keeps the sockets a daemon answers on: a daemon killed without
+// its cleanup leaves its socket file behind.
+func live(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+			c.Close()
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func exists(path string) bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,17 +46,28 @@ func TestStatusSubcommand(t *testing.T) {
 	}
 }
 
+// liveSocket listens on dir/name until the test ends.
+func liveSocket(t *testing.T, dir, name string) {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+}
+
 func TestStatusSocketChoice(t *testing.T) {
 	dir := t.TempDir()
 	o := &statusOptions{}
 	if _, err := o.socketPath(dir); err == nil || !strings.Contains(err.Error(), "no running peercloud daemon") {
 		t.Errorf("no socket: %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, "a.sock"), nil, 0o600)
+	os.WriteFile(filepath.Join(dir, "stale.sock"), nil, 0o600) // left by a killed daemon: ignored
+	liveSocket(t, dir, "a.sock")
 	if p, err := o.socketPath(dir); err != nil || p != filepath.Join(dir, "a.sock") {
 		t.Errorf("one socket: %q %v", p, err)
 	}
-	os.WriteFile(filepath.Join(dir, "b.sock"), nil, 0o600)
+	liveSocket(t, dir, "b.sock")
 	if _, err := o.socketPath(dir); err == nil || !strings.Contains(err.Error(), "a, b") {
 		t.Errorf("two sockets: %v", err)
 	}
@@ -66,8 +78,8 @@ func TestStatusSocketChoice(t *testing.T) {
 	// A socket of this network namespace wins over the host's.
 	self, _ := os.Readlink("/proc/self/ns/net")
 	own := "@net" + strings.TrimSuffix(strings.TrimPrefix(self, "net:["), "]")
-	os.WriteFile(filepath.Join(dir, "b"+own+".sock"), nil, 0o600)
-	os.WriteFile(filepath.Join(dir, "c@net1.sock"), nil, 0o600)
+	liveSocket(t, dir, "b"+own+".sock")
+	liveSocket(t, dir, "c@net1.sock")
 	if p, _ := o.socketPath(dir); p != filepath.Join(dir, "b"+own+".sock") {
 		t.Errorf("-d b in this namespace: %q", p)
 	}

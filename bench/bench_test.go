@@ -150,3 +150,21 @@ func TestNebulaConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanVersion(t *testing.T) {
+	for _, c := range []struct {
+		k       Kind
+		in, out string
+	}{
+		{KindNebula, "Version: 1.6.1\n", "nebula 1.6.1"},
+		{KindPeercloud, "peercloud v0.1.0-dev (VpnCloud 2.3.0 compatible)\n", "peercloud v0.1.0-dev"},
+		{KindWireguardGo, "wireguard-go v0.0.20220316\n\nUserspace WireGuard daemon", "wireguard-go v0.0.20220316"},
+		{KindVpncloud, "VpnCloud v2.3.0, protocol version 1", "VpnCloud v2.3.0, protocol version 1"},
+		{KindNebula, "", ""},
+		{KindNebula, strings.Repeat("x", 100), "nebula " + strings.Repeat("x", 53)},
+	} {
+		if got := cleanVersion(c.k, c.in); got != c.out {
+			t.Errorf("cleanVersion(%s, %q) = %q, want %q", c.k, c.in, got, c.out)
+		}
+	}
+}

@@ -103,8 +103,8 @@ func Markdown(rep *Report) string {
 	if rep.Baseline != "" {
 		fmt.Fprintf(&b, "Ratios (×) are against **%s**: above 1 is better for throughput and packet rate, below 1 is better for ping and memory.\n\n", rep.Baseline)
 	}
-	b.WriteString("| contender | version | TCP a→b Mbit/s | TCP b→a Mbit/s | TCP ×" + fmt.Sprint(rep.Options.Streams) + " Mbit/s | UDP 64 B kpps | ping idle avg/p99 ms | ping loaded avg/p99 ms | peak RSS a/b MiB | CPU a/b s |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| contender | version | MTU | TCP a→b Mbit/s | TCP b→a Mbit/s | TCP ×" + fmt.Sprint(rep.Options.Streams) + " Mbit/s | UDP 64 B kpps | ping idle avg/p99 ms | ping loaded avg/p99 ms | peak RSS a/b MiB | CPU a/b s |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Results {
 		ra, hasRatio := rep.Ratios[r.Contender]
 		x := func(v float64) string {
@@ -126,8 +126,12 @@ func Markdown(rep *Report) string {
 			return fmt.Sprintf("%.3f / %.3f", p.AvgMs, p.P99Ms) + x(rt)
 		}
 		a, bb := r.Nodes["a"], r.Nodes["b"]
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f%s | %.2f / %.2f |\n",
-			mdEscape(r.Contender), mdEscape(r.Version),
+		mtu := "–"
+		if r.TunnelMTU > 0 {
+			mtu = fmt.Sprint(r.TunnelMTU)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f%s | %.2f / %.2f |\n",
+			mdEscape(r.Contender), mdEscape(r.Version), mtu,
 			cell(tcpMbps(r.TCPAtoB), ra.TCPAtoB, "%.0f"),
 			cell(tcpMbps(r.TCPBtoA), ra.TCPBtoA, "%.0f"),
 			cell(tcpMbps(r.TCPParallel), ra.TCPParallel, "%.0f"),

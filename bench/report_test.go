@@ -17,7 +17,7 @@ func sampleReport() *Report {
 	rep := &Report{Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Host: Host{CPUs: 2, Kernel: "6.1", LoadBefore: "1.00 0.50 0.25 1/100 42", Iperf3: "iperf 3.12"}}
 	rep.Options.DurationSeconds, rep.Options.Streams, rep.Options.PingCount = 5, 4, 200
 	rep.Results = []Result{
-		{Contender: "peercloud-aes128", Kind: KindPeercloud, Cipher: "aes128", Version: "peercloud v0.1",
+		{Contender: "peercloud-aes128", Kind: KindPeercloud, Cipher: "aes128", Version: "peercloud v0.1", TunnelMTU: 1400,
 			TCPAtoB: &TCPResult{BitsPerSecond: 2000e6}, TCPBtoA: &TCPResult{BitsPerSecond: 1800e6}, TCPParallel: &TCPResult{BitsPerSecond: 2400e6},
 			UDP64: &UDPResult{DeliveredPPS: 300e3}, PingIdle: &PingStats{AvgMs: 0.2, P99Ms: 0.4}, PingLoad: &PingStats{AvgMs: 1, P99Ms: 2},
 			Nodes: map[string]NodeStats{"a": {PeakRSSBytes: 20 << 20, CPUSeconds: 3}, "b": {PeakRSSBytes: 10 << 20, CPUSeconds: 4}}},
@@ -76,7 +76,7 @@ func TestMarkdownTable(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("want one row per contender, got %d:\n%s", len(rows), md)
 	}
-	for _, want := range []string{"| peercloud-aes128 | peercloud v0.1 | 2000 (2.00×) | 1800 (2.00×) | 2400 (2.00×) | 300.0 (3.00×) | 0.200 / 0.400 (0.50×) | 1.000 / 2.000 (0.25×) | 20.0 / 10.0 (0.50×) | 3.00 / 4.00 |",
+	for _, want := range []string{"| peercloud-aes128 | peercloud v0.1 | 1400 | 2000 (2.00×) | 1800 (2.00×) | 2400 (2.00×) | 300.0 (3.00×) | 0.200 / 0.400 (0.50×) | 1.000 / 2.000 (0.25×) | 20.0 / 10.0 (0.50×) | 3.00 / 4.00 |",
 		"Ratios (×) are against **nebula**", "TCP ×4", "load average before 1.00 0.50 0.25", `wireguard-go <&"odd\|name">: tunnel: no ping reply`} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
@@ -89,7 +89,7 @@ func TestMarkdownTable(t *testing.T) {
 			t.Errorf("row has %d separators, header %d: %s", n, header, r)
 		}
 	}
-	if !strings.Contains(rows[2], "| – | – |") {
+	if !strings.Contains(rows[2], "| – | – | – |") {
 		t.Errorf("missing figures should show as –: %s", rows[2])
 	}
 }

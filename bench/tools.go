@@ -77,8 +77,19 @@ func versionOf(ctx context.Context, c Contender) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, c.Bin, flag).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	line = strings.TrimSpace(line)
+	return cleanVersion(c.Kind, string(out))
+}
+
+// cleanVersion makes a short version label from a --version output's first
+// line: "Version: 1.6.1" becomes "nebula 1.6.1", a parenthesised remark
+// goes.
+func cleanVersion(k Kind, out string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	line, _, _ = strings.Cut(line, " (")
+	line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Version:"))
+	if line != "" && !strings.Contains(strings.ToLower(line), string(k)) {
+		line = string(k) + " " + line
+	}
 	if len(line) > 60 {
 		line = line[:60]
 	}

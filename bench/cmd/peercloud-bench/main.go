@@ -41,7 +41,7 @@ type settings struct {
 	duration                                                 time.Duration
 	streams, pings                                           int
 	smoke, verbose                                           bool
-	out, baseline                                            string
+	out, baseline, prefix                                    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*settings, error) {
@@ -62,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.StringVar(&s.out, "out", "bench-results", "output `directory` for results.json, results.md, results.svg")
 	fs.StringVar(&s.baseline, "baseline", "", "contender `name` the ratios are against, e.g. nebula, wireguard-go, peercloud-aes128")
 	fs.BoolVarP(&s.verbose, "verbose", "v", false, "debug logging")
+	fs.StringVar(&s.prefix, "netns-prefix", "pcbench", "`prefix` of the namespaces made (and of stale ones removed at start)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -82,10 +83,12 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 }
 
 func (s *settings) options() bench.Options {
+	o := bench.Options{Duration: s.duration, Streams: s.streams, PingCount: s.pings}
 	if s.smoke {
-		return bench.SmokeOptions()
+		o = bench.SmokeOptions()
 	}
-	return bench.Options{Duration: s.duration, Streams: s.streams, PingCount: s.pings}
+	o.Prefix = s.prefix
+	return o
 }
 
 // contenders lists what to measure, peercloud first; peercloudBin is the

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peercloud/peercloud/bench"
+	"github.com/peercloud/peercloud/internal/testenv"
 )
 
 func names(cs []bench.Contender) []string {
@@ -92,4 +95,73 @@ func TestUnknownBaselineFailsBeforeMeasuring(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Error("the bad baseline should be reported before any measurement")
 	}
+}
+
+// TestRootInterruptedCommand runs the command as a user does, interrupts it
+// with SIGINT while it measures and checks that it says so, exits 130 and
+// leaves no namespace behind.
+func TestRootInterruptedCommand(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	cmdBin := filepath.Join(dir, "peercloud-bench")
+	if out, err := exec.Command("go", "build", "-o", cmdBin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	pc := os.Getenv("PEERCLOUD_BIN")
+	if pc == "" {
+		pc = filepath.Join(dir, "peercloud")
+		if out, err := exec.Command("go", "build", "-o", pc, "github.com/peercloud/peercloud/cmd/peercloud").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	prefix := fmt.Sprintf("pcbc%d", os.Getpid()%10000)
+	// Files, not buffers: the test reads them while the command writes.
+	stdout, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cmdBin, "--peercloud", pc, "--ciphers", "aes128", "--duration", "30s", "--netns-prefix", prefix, "--out", filepath.Join(dir, "out"))
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	errText := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
+	for !namespaceExists(prefix+"-b") || !strings.Contains(errText(), "measuring") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command did not start measuring: %s", errText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // into the first iperf3 test
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command did not exit within 20 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d, want 130; stderr:\n%s", code, errText())
+	}
+	if !strings.Contains(errText(), "interrupted; namespaces and processes removed") {
+		t.Errorf("stderr does not report the interrupt:\n%s", errText())
+	}
+	for _, n := range []string{"a", "b"} {
+		if namespaceExists(prefix + "-" + n) {
+			t.Errorf("namespace %s-%s left behind", prefix, n)
+			exec.Command("ip", "netns", "del", prefix+"-"+n).Run()
+		}
+	}
+}
+
+func namespaceExists(name string) bool {
+	_, err := os.Stat("/run/netns/" + name)
+	return err == nil
 }

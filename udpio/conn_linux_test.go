@@ -313,6 +313,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				a := listen(t, tc.a, o)
 				b := listen(t, tc.b, o)
+				watchdog(t, b)
 				to := b.LocalAddr()
 				const batch = 32
 				out := makeMsgs(batch, 1400)

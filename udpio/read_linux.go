@@ -22,8 +22,13 @@ func (s *Socket) ReadBatch(msgs []Message) (int, error) {
 	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
+	return s.readLocked(msgs, false)
+}
+
+// readLocked is ReadBatch; with noblock it returns 0 instead of waiting.
+func (s *Socket) readLocked(msgs []Message, noblock bool) (int, error) {
 	if s.gro != nil {
-		return s.readGROLocked(msgs)
+		return s.readGROLocked(msgs, noblock)
 	}
 	sc := s.r
 	n := min(len(msgs), len(sc.hdrs))
@@ -34,7 +39,7 @@ func (s *Socket) ReadBatch(msgs []Message) (int, error) {
 		h.Hdr.Flags = 0
 		h.Len = 0
 	}
-	if err := s.recvLocked(n, false); err != nil {
+	if err := s.recvLocked(n, noblock); err != nil {
 		return 0, err
 	}
 	for i := range s.rgot {
@@ -106,8 +111,8 @@ func newGROReader(n int) *groReader {
 func (g *groReader) buf(i int) []byte { return g.bufs[i*groBufSize : (i+1)*groBufSize] }
 
 // readGROLocked returns pending datagrams first; once none are left it
-// receives more, waiting only if msgs is still empty.
-func (s *Socket) readGROLocked(msgs []Message) (int, error) {
+// receives more, waiting only if msgs is still empty and not noblock.
+func (s *Socket) readGROLocked(msgs []Message, noblock bool) (int, error) {
 	g := s.gro
 	out := g.drain(msgs)
 	if out == len(msgs) {
@@ -125,7 +130,7 @@ func (s *Socket) readGROLocked(msgs []Message) (int, error) {
 		h.Hdr.Flags = 0
 		h.Len = 0
 	}
-	if err := s.recvLocked(n, out > 0); err != nil {
+	if err := s.recvLocked(n, noblock || out > 0); err != nil {
 		if out > 0 {
 			return out, nil // the error recurs on the next call
 		}

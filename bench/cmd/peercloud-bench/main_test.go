@@ -165,3 +165,17 @@ func namespaceExists(name string) bool {
 	_, err := os.Stat("/run/netns/" + name)
 	return err == nil
 }
+
+func TestMissingToolIsOneClearLine(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no ip, ping, iperf3, go
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"--smoke"}, &bytes.Buffer{}, &stderr)
+	msg := strings.TrimSpace(stderr.String())
+	want := "apt-get install -y iproute2"
+	if os.Geteuid() != 0 {
+		want = "needs root" // the first thing a user without root is told
+	}
+	if code != 1 || !strings.Contains(msg, want) || strings.Contains(msg, "\n") || strings.Contains(msg, "goroutine") {
+		t.Fatalf("exit %d, stderr %q; want one line containing %q", code, msg, want)
+	}
+}

@@ -77,6 +77,7 @@ type Socket struct {
 
 	// Counters for tests and benchmarks.
 	gsoSent     atomic.Uint64 // messages sent with a UDP_SEGMENT cmsg
+	gsoRetried  atomic.Uint64 // runs refused with UDP_SEGMENT and resent without
 	groCoalesce atomic.Uint64 // datagrams received with a gso_size cmsg
 
 	closed    atomic.Bool

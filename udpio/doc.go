@@ -1,13 +1,20 @@
 // Package udpio owns the underlay socket: one dual-stack UDP socket per
 // listen address (IPv4 peers appear as plain IPv4 addresses, never as
 // v4-mapped IPv6), batched receive and send with recvmmsg/sendmmsg through
-// Go's poller, socket buffer sizing, and parsing of VpnCloud's listen
-// address forms.
+// Go's poller, the kernel's UDP offloads, SO_REUSEPORT shards, socket
+// buffer sizing, and parsing of VpnCloud's listen address forms.
+//
+// Offloads stay behind the Conn interface, one datagram per Message:
+// WriteBatch sends each run of consecutive equal-size messages to one
+// address (the last may be shorter) as one UDP_SEGMENT (GSO) message, and
+// ReadBatch splits datagrams the kernel coalesced with UDP_GRO back into
+// messages. Both are probed at Listen, can be turned off (Options.NoGSO,
+// NoGRO), and fall back cleanly; Socket.Offloads tells what is in use.
+// ListenShards opens several sockets on one port for one reader each.
 //
 // It knows nothing about crypto or peers. The data plane codes against the
 // Conn interface; udpio/udptest holds an in-process network with the same
-// semantics. This first version is plain; UDP_SEGMENT/UDP_GRO and
-// SO_REUSEPORT shards come later behind the same interface.
+// semantics.
 package udpio
 
 import "net/netip"
@@ -39,8 +46,9 @@ type Conn interface {
 	// truncated to len(Buf).
 	ReadBatch(msgs []Message) (int, error)
 	// WriteBatch sends msgs[i].Buf[:N] to msgs[i].Addr and returns how many
-	// were sent. On error, msgs[n] is the message that failed; the caller
-	// may drop it and continue with msgs[n+1:].
+	// were sent. On error, msgs[n] is the message that failed (with GSO,
+	// the first of the run that failed; the rest of the run is unsent);
+	// the caller may drop it and continue with msgs[n+1:].
 	WriteBatch(msgs []Message) (int, error)
 	// LocalAddr is the bound address (IPv4 addresses unmapped).
 	LocalAddr() netip.AddrPort

@@ -86,3 +86,46 @@ func TestRootIPv4OnlyHost(t *testing.T) {
 		checkBatch(t, readAll(t, a, 20), toB)
 	}
 }
+
+// TestRootOffloadsOverVeth sends GSO runs between namespaces over a veth
+// pair (MTU 1500): runs of 1400-byte datagrams leave as UDP_SEGMENT sends
+// and arrive intact, and a run of 1600-byte datagrams, which the kernel
+// refuses to segment above the MTU (EINVAL), is resent one by one and
+// arrives as IP fragments, with GSO still on afterwards.
+func TestRootOffloadsOverVeth(t *testing.T) {
+	ns1, ns2 := newNetns(t), newNetns(t)
+	vethPair(t, ns1, ns2)
+	var a, b *Socket
+	for i, ns := range []netns.NsHandle{ns1, ns2} {
+		inNetns(t, ns, func() {
+			dev := []string{"v1", "v2"}[i]
+			sh(t, "ip", "addr", "add", []string{"10.78.0.1/24", "10.78.0.2/24"}[i], "dev", dev)
+			sh(t, "ip", "link", "set", dev, "up")
+			s := listen(t, ":0", Options{})
+			if i == 0 {
+				a = s
+			} else {
+				b = s
+			}
+		})
+	}
+	watchdog(t, b)
+	toB := netip.AddrPortFrom(netip.MustParseAddr("10.78.0.2"), b.LocalAddr().Port())
+	fromA := netip.AddrPortFrom(netip.MustParseAddr("10.78.0.1"), a.LocalAddr().Port())
+	s := sent{to: toB}
+	var msgs []Message
+	for range 3 {
+		for range 40 {
+			msgs = append(msgs, s.add(0, 1400))
+		}
+		msgs = append(msgs, s.add(0, 100))
+	}
+	for range 5 {
+		msgs = append(msgs, s.add(0, 1600))
+	}
+	write(t, a, msgs)
+	expect(t, b, fromA, &s)
+	if a.gsoSent.Load() < 3 || a.gsoRetried.Load() != 1 || !a.Offloads().GSO {
+		t.Fatalf("%d GSO sends, %d refused, offloads %+v", a.gsoSent.Load(), a.gsoRetried.Load(), a.Offloads())
+	}
+}

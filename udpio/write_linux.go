@@ -53,6 +53,7 @@ func (s *Socket) WriteBatch(msgs []Message) (int, error) {
 				if s.wsent < nh && s.w.counts[s.wsent] > 1 && gsoRefused(err) {
 					// Send the refused run again, one datagram per header.
 					plain = s.w.counts[s.wsent]
+					s.gsoRetried.Add(1)
 					s.gsoFailedLocked(err)
 					continue
 				}

@@ -2,11 +2,14 @@ package config
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/peercloud/peercloud/handshake"
 )
 
 // ParseListen parses a listen (or advertise) address as VpnCloud does: "*:port"
@@ -284,50 +287,28 @@ func ParseAlgorithms(names []string) (Algorithms, error) {
 const KeyLen = 32
 
 // DecodeKey decodes a base62 key (VpnCloud's alphabet 0-9A-Za-z, most
-// significant digit first) that must be exactly KeyLen bytes, as VpnCloud
-// requires of private and public keys.
+// significant digit first) of KeyLen bytes. A 32-byte key takes 43 digits,
+// or 42 when its value is small; such a key can decode to fewer than 32
+// bytes (a leading zero byte) and is left-padded, as package handshake
+// reads it (VpnCloud's genkey prints such keys and then refuses them).
 func DecodeKey(s string) ([KeyLen]byte, error) {
 	var key [KeyLen]byte
 	if s == "" {
 		return key, fmt.Errorf("empty key: %w", ErrInvalidValue)
 	}
-	if len(s) > 2*KeyLen {
-		return key, fmt.Errorf("%d characters is too long for a key: %w", len(s), ErrInvalidValue)
-	}
-	// Big-endian base-256 accumulator; buf[0] is the least significant byte.
-	var buf [2 * KeyLen]byte
-	n := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		var v uint
-		switch {
-		case c >= '0' && c <= '9':
-			v = uint(c - '0')
-		case c >= 'A' && c <= 'Z':
-			v = uint(c-'A') + 10
-		case c >= 'a' && c <= 'z':
-			v = uint(c-'a') + 36
-		default:
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
 			return key, fmt.Errorf("%q is not a base62 key: bad character %q: %w", s, c, ErrInvalidValue)
 		}
-		for j := 0; j < n; j++ {
-			v += uint(buf[j]) * 62
-			buf[j] = byte(v)
-			v >>= 8
-		}
-		for v > 0 {
-			buf[n] = byte(v)
-			n++
-			v >>= 8
-		}
 	}
-	if n != KeyLen {
-		return key, fmt.Errorf("%q is not a key: decodes to %d bytes, need %d: %w", s, n, KeyLen, ErrInvalidValue)
+	if len(s) < 42 || len(s) > 43 {
+		return key, fmt.Errorf("%q is not a key: %d digits, a %d-byte key has 42 or 43: %w", s, len(s), KeyLen, ErrInvalidValue)
 	}
-	for i := 0; i < KeyLen; i++ {
-		key[i] = buf[KeyLen-1-i]
+	k, err := handshake.ParsePublicKey(s)
+	if err != nil {
+		return key, fmt.Errorf("%q is not a key of %d bytes (%v): %w", s, KeyLen, errors.Unwrap(err), ErrInvalidValue)
 	}
-	return key, nil
+	return [KeyLen]byte(k), nil
 }
 
 // publicKeyOf returns the Ed25519 public key of a seed.

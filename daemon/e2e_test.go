@@ -204,6 +204,10 @@ func (s *site) iperf(seconds int, reverse bool) float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+15)*time.Second)
 		out, err = s.topo.Output(ctx, "a", args...)
 		cancel()
+		if err == nil && strings.Contains(out, `"error"`) {
+			// iperf3 -J reports a refused connection in its JSON.
+			err = fmt.Errorf("iperf3: %s", out[strings.Index(out, `"error"`):])
+		}
 		if err == nil {
 			break
 		}

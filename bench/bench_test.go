@@ -168,3 +168,22 @@ func TestCleanVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestVpncloudArgs(t *testing.T) {
+	b := strings.Join(vpncloudArgs(VpncloudContender("/vc", "chacha20"), "b"), " ")
+	a := strings.Join(vpncloudArgs(PeercloudContender("/pc", "plain"), "a"), " ")
+	if want := "/vc -t tun -d vcpcb --ip 10.242.0.2/24 -l 3210 --password peercloud-bench --no-port-forwarding --algorithm chacha20"; b != want {
+		t.Errorf("node b: %q, want %q", b, want)
+	}
+	if want := "/pc -t tun -d pcba --ip 10.242.0.1/24 -l 3210 --password peercloud-bench --no-port-forwarding --algorithm plain -c 10.241.0.2:3210"; a != want {
+		t.Errorf("node a: %q, want %q", a, want)
+	}
+}
+
+func TestWgSetArgs(t *testing.T) {
+	got := strings.Join(wgSetArgs("/usr/bin/wg", "wgpca", "/d/a.key", "PUB=", "a"), " ")
+	want := "/usr/bin/wg set wgpca listen-port 51820 private-key /d/a.key peer PUB= allowed-ips 10.242.0.2/32 endpoint 10.241.0.2:51820 persistent-keepalive 25"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -65,12 +65,7 @@ func startNodes(ctx context.Context, s *site, c Contender) (map[string]*proc, er
 	switch c.Kind {
 	case KindPeercloud, KindVpncloud:
 		for _, name := range []string{"b", "a"} {
-			args := []string{c.Bin, "-d", devName(c.Kind, name), "--ip", overlay[name] + "/24", "-l", "3210",
-				"--password", "peercloud-bench", "--no-port-forwarding", "--algorithm", c.Cipher}
-			if name == "a" {
-				args = append(args, "-c", underlayB+":3210")
-			}
-			p, err := s.start(name, name, nil, args...)
+			p, err := s.start(name, name, nil, vpncloudArgs(c, name)...)
 			if err != nil {
 				return fail(err)
 			}
@@ -88,6 +83,26 @@ func startNodes(ctx context.Context, s *site, c Contender) (map[string]*proc, er
 		return fail(fmt.Errorf("%w: unknown kind %q", ErrConfig, c.Kind))
 	}
 	return nodes, nil
+}
+
+// vpncloudArgs is the command line of node name for peercloud or VpnCloud
+// (both take VpnCloud's flags): b listens, a connects to b.
+func vpncloudArgs(c Contender, name string) []string {
+	args := []string{c.Bin, "-t", "tun", "-d", devName(c.Kind, name), "--ip", overlay[name] + "/24", "-l", "3210",
+		"--password", "peercloud-bench", "--no-port-forwarding", "--algorithm", c.Cipher}
+	if name == "a" {
+		args = append(args, "-c", underlayB+":3210")
+	}
+	return args
+}
+
+// wgSetArgs is the `wg set` command that configures node name's device
+// with its key and the other node as its one peer.
+func wgSetArgs(wg, dev, keyFile, peerPub, name string) []string {
+	peer := other[name]
+	return []string{wg, "set", dev, "listen-port", "51820", "private-key", keyFile,
+		"peer", peerPub, "allowed-ips", overlay[peer] + "/32",
+		"endpoint", underlay[peer] + ":51820", "persistent-keepalive", "25"}
 }
 
 // start runs args in namespace ns with its output in DIR/logName.log and
@@ -150,9 +165,7 @@ func startWireguard(ctx context.Context, s *site, c Contender, nodes map[string]
 		if err := os.WriteFile(keyFile, []byte(ks[name].priv+"\n"), 0o600); err != nil {
 			return err
 		}
-		set := []string{c.Helper, "set", dev, "listen-port", "51820", "private-key", keyFile,
-			"peer", ks[other[name]].pub, "allowed-ips", overlay[other[name]] + "/32",
-			"endpoint", underlay[other[name]] + ":51820", "persistent-keepalive", "25"}
+		set := wgSetArgs(c.Helper, dev, keyFile, ks[other[name]].pub, name)
 		if err := retry(ctx, 5*time.Second, func() error { return s.topo.Exec(name, set...) }); err != nil {
 			return fmt.Errorf("wg set %s: %w", dev, err)
 		}

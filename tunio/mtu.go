@@ -47,5 +47,9 @@ func MTUFor(underlayMTU int, ipv6 bool, overhead int) int {
 	return mtu
 }
 
+// DefaultUnderlayMTU is the underlay MTU assumed when no interface with a
+// default route tells the real one (Ethernet's).
+const DefaultUnderlayMTU = 1500
+
 // minMTU is the smallest MTU Linux accepts for an IPv4 interface.
 const minMTU = 68

@@ -91,10 +91,15 @@ func (t *Tun) Configure(c Config) error {
 		}
 	case c.MTU == 0:
 		under, err := t.UnderlayMTU()
-		if err == nil {
-			err = t.SetMTU(MTUFor(under, true, Overhead(t.typ)))
-		}
 		if err != nil {
+			// VpnCloud leaves the device at 1500 here, so every full-size
+			// packet becomes a fragmented datagram. Assume the common
+			// Ethernet underlay instead.
+			t.log.Info("no underlay interface found for the automatic mtu, assuming 1500",
+				zap.String("ifname", t.name), zap.Error(err))
+			under = DefaultUnderlayMTU
+		}
+		if err := t.SetMTU(MTUFor(under, true, Overhead(t.typ))); err != nil {
 			t.log.Error("cannot set optimal mtu", zap.String("ifname", t.name), zap.Error(err))
 		}
 	}

@@ -132,6 +132,16 @@ type peer struct {
 	timeout     int64 // forget the peer when now passes this
 	lastSeen    int64
 	connected   int64 // when the handshake completed
+	keyTime     int64 // when the newest key was installed
+	rotations   uint64
+}
+
+// noteRotations records key installs the handshake made since the last look.
+func (n *Node) noteRotations(p *peer) {
+	if r := p.hs.Rotations(); r != p.rotations {
+		n.Counters.Rotations.Add(r - p.rotations)
+		p.rotations, p.keyTime = r, n.now
+	}
 }
 
 // New builds a Node. It does no I/O.

@@ -11,6 +11,7 @@ type Counters struct {
 	Invalid      atomic.Uint64 // invalid control messages and handshake messages
 	Stale        atomic.Uint64 // messages from a peer that was already replaced or removed
 	SendFailed   atomic.Uint64 // control datagrams the socket refused
+	Rotations    atomic.Uint64 // rotated keys installed, all peers
 }
 
 // statsCell publishes the latest status for readers outside the control

@@ -41,6 +41,8 @@ type PeerStatus struct {
 	Connected   time.Time // when the handshake completed
 	LastSeen    time.Time // last node info or keepalive
 	PeerTimeout int       // seconds the peer asked for
+	KeyTime     time.Time // when the newest key (handshake or rotation) was installed
+	Rotations   uint64    // rotated keys installed for this peer
 	// Traffic is the data plane's live counters for this peer.
 	Traffic *pipeline.PeerStats
 }

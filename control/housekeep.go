@@ -75,6 +75,7 @@ func (n *Node) handshakeTicks() {
 	}
 	for _, p := range n.peers {
 		out, err := p.hs.Tick()
+		n.noteRotations(p)
 		for _, pkt := range out {
 			n.send(p.addr, pkt)
 		}

@@ -273,6 +273,13 @@ func TestKeyRotationUnderTraffic(t *testing.T) {
 	if len(slots) < 3 {
 		t.Fatalf("send key slots seen %v: keys were not rotated", slots)
 	}
+	var st []PeerStatus
+	if err := a.node.Do(context.Background(), func(n *Node) { st = n.Status() }); err != nil {
+		t.Fatal(err)
+	}
+	if a.node.Counters.Rotations.Load() < 3 || len(st) != 1 || st[0].Rotations < 3 || !st[0].KeyTime.After(st[0].Connected) {
+		t.Fatalf("rotations not reported: counter %d, status %+v", a.node.Counters.Rotations.Load(), st)
+	}
 	if got := a.pl.Counters.DropAuth.Load() + b.pl.Counters.DropAuth.Load(); got != 0 {
 		t.Fatalf("%d packets failed authentication across rotations", got)
 	}

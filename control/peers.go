@@ -60,6 +60,7 @@ func (n *Node) handlePacket(ctx context.Context, cp pipeline.ControlPacket) {
 			n.Counters.Invalid.Add(1)
 			n.log.Debug("invalid key rotation message", zap.Stringer("peer", from), zap.Error(err))
 		}
+		n.noteRotations(p)
 	default:
 		n.Counters.Invalid.Add(1)
 		n.log.Debug("unknown message type", zap.Stringer("peer", from), zap.Uint8("type", cp.Data[0]))
@@ -169,6 +170,8 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 		nodeID:      info.NodeID,
 		peerTimeout: DefaultPeerTimeout,
 		connected:   n.now,
+		keyTime:     n.now,
+		rotations:   hs.Rotations(),
 	}
 	if info.HasPeerTimeout {
 		p.peerTimeout = int(info.PeerTimeout)

@@ -63,6 +63,7 @@ func (n *Node) peerStatus(p *peer) PeerStatus {
 		Addr: p.addr.String(), NodeID: fmtNodeID(p.nodeID), Algorithm: p.hs.Algorithm().String(),
 		Extended: p.hs.Extended(), Initiator: p.hs.Initiator(), Connected: time.Unix(p.connected, 0),
 		LastSeen: time.Unix(p.lastSeen, 0), PeerTimeout: p.peerTimeout, Traffic: &p.dp.Stats,
+		KeyTime: time.Unix(p.keyTime, 0), Rotations: p.rotations,
 	}
 	for _, c := range p.claims {
 		st.Claims = append(st.Claims, c.String())

@@ -106,6 +106,7 @@ type Peer struct {
 
 	rot           *rotationState
 	rotateCounter int
+	rotations     uint64 // rotated keys installed
 
 	// installHook, when set (tests), sees every rotated key installed.
 	installHook func(id uint64, useForSending bool)
@@ -240,11 +241,15 @@ func (p *Peer) install(rk *rotatedKey) error {
 	if err := p.session.Install(int(rk.id%4), send, recv, rk.useForSending); err != nil {
 		return fmt.Errorf("handshake: install rotated key %d: %w", rk.id, err)
 	}
+	p.rotations++
 	if p.installHook != nil {
 		p.installHook(rk.id, rk.useForSending)
 	}
 	return nil
 }
+
+// Rotations is the number of rotated keys installed so far.
+func (p *Peer) Rotations() uint64 { return p.rotations }
 
 // Tick advances time by one second (VpnCloud's every_second). It returns
 // packets to send: a repeated init message, or a rotation message sealed

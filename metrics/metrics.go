@@ -43,6 +43,8 @@ var (
 		"Device packets sent to every peer (switch and hub modes).", nil, nil)
 	descHandshakes = prometheus.NewDesc("peercloud_handshakes_total",
 		"Handshakes completed into connected peers.", nil, nil)
+	descRotations = prometheus.NewDesc("peercloud_key_rotations_total",
+		"Rotated session keys installed (every 120 s per peer).", nil, nil)
 	descDisconnects = prometheus.NewDesc("peercloud_disconnects_total",
 		"Peers removed; reason timeout counts silent peers, other all the rest.", []string{"reason"}, nil)
 	descInvalid = prometheus.NewDesc("peercloud_control_invalid_total",
@@ -83,7 +85,7 @@ func NewCollector(src Source) (*Collector, error) {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytes, descPackets, descDrops, descToControl, descFlooded,
-		descHandshakes, descDisconnects, descInvalid, descStale, descSendFailed, descPeers, descPeerBytes,
+		descHandshakes, descRotations, descDisconnects, descInvalid, descStale, descSendFailed, descPeers, descPeerBytes,
 		descPeerPackets, descRingLen, descRingCap, descHooksDropped} {
 		ch <- d
 	}
@@ -113,6 +115,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFlooded, v.Flooded)
 	if cc := c.src.Control; cc != nil {
 		counter(descHandshakes, cc.Connected.Load())
+		counter(descRotations, cc.Rotations.Load())
 		timedOut, all := cc.TimedOut.Load(), cc.Disconnected.Load()
 		counter(descDisconnects, timedOut, "timeout")
 		counter(descDisconnects, all-min(all, timedOut), "other")

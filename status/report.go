@@ -40,6 +40,8 @@ type Peer struct {
 	Connected   time.Time `json:"connected"`
 	LastSeen    time.Time `json:"last_seen"`
 	PeerTimeout int       `json:"peer_timeout"`
+	KeyTime     time.Time `json:"key_time"`  // when the newest key was installed
+	Rotations   uint64    `json:"rotations"` // rotated keys installed
 	RxBytes     uint64    `json:"rx_bytes"`
 	RxPackets   uint64    `json:"rx_packets"`
 	TxBytes     uint64    `json:"tx_bytes"`
@@ -52,7 +54,7 @@ func PeersFrom(st []control.PeerStatus) []Peer {
 	for _, p := range st {
 		q := Peer{Addr: p.Addr, NodeID: p.NodeID, Algorithm: p.Algorithm, Extended: p.Extended,
 			Initiator: p.Initiator, Claims: slices.Clone(p.Claims), Connected: p.Connected,
-			LastSeen: p.LastSeen, PeerTimeout: p.PeerTimeout}
+			LastSeen: p.LastSeen, PeerTimeout: p.PeerTimeout, KeyTime: p.KeyTime, Rotations: p.Rotations}
 		if ap, err := netip.ParseAddrPort(p.Addr); err == nil {
 			q.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 		}
@@ -123,6 +125,7 @@ func FormatText(w io.Writer, r *Report, now time.Time) error {
 			claims = strings.Join(p.Claims, ", ")
 		}
 		fmt.Fprintf(&b, "  claims: %s\n", claims)
+		fmt.Fprintf(&b, "  key age: %s (%d rotations)\n", age(now.Sub(p.KeyTime)), p.Rotations)
 		fmt.Fprintf(&b, "  connected: %s ago\n  latest contact: %s ago\n", age(now.Sub(p.Connected)), age(now.Sub(p.LastSeen)))
 		fmt.Fprintf(&b, "  transfer: %s received, %s sent (%d/%d packets)\n",
 			size(p.RxBytes), size(p.TxBytes), p.RxPackets, p.TxPackets)

@@ -31,7 +31,8 @@ func sampleReport() *Report {
 	r := &Report{Device: "pc0", Listen: "[::]:3210", Mode: "router", PID: 42, Started: now.Add(-time.Hour),
 		Peers: PeersFrom([]control.PeerStatus{
 			{Addr: "[::ffff:10.9.0.2]:3210", NodeID: "00ff", Algorithm: "AES128", Extended: true,
-				Claims: []string{"10.0.0.2/32"}, Connected: now.Add(-125 * time.Second), LastSeen: now.Add(-3 * time.Second), Traffic: tr},
+				Claims: []string{"10.0.0.2/32"}, Connected: now.Add(-125 * time.Second), LastSeen: now.Add(-3 * time.Second), Traffic: tr,
+				KeyTime: now.Add(-5 * time.Second), Rotations: 1},
 			{Addr: "10.9.0.1:3210", NodeID: "aa", Algorithm: "CHACHA20"},
 		}),
 		Counters: pipeline.CounterValues{NetIn: 5, NetInBytes: 700, DropNoRoute: 2},
@@ -67,7 +68,7 @@ func TestFormatText(t *testing.T) {
 		"  drops: no_route 2\n",
 		"  handshakes: 3, disconnects: 0 (timeouts 0), invalid: 0\n",
 		"\npeer: 10.9.0.2:3210\n  node id: 00ff\n  algorithm: AES128 (peercloud HKDF key schedule)\n  claims: 10.0.0.2/32\n" +
-			"  connected: 2 minutes, 5 seconds ago\n  latest contact: 3 seconds ago\n  transfer: 3.00 MiB received, 1.46 KiB sent (2100/3 packets)\n",
+			"  key age: 5 seconds (1 rotations)\n  connected: 2 minutes, 5 seconds ago\n  latest contact: 3 seconds ago\n  transfer: 3.00 MiB received, 1.46 KiB sent (2100/3 packets)\n",
 		"peer: 10.9.0.1:3210\n  node id: aa\n  algorithm: CHACHA20 (VpnCloud key schedule)\n  claims: (none)\n",
 	} {
 		if !strings.Contains(out, want) {

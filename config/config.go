@@ -175,6 +175,10 @@ type Peercloud struct {
 	// MetricsListen is an address (IP:port) on which to serve metrics.
 	// Default "": no metrics endpoint.
 	MetricsListen string
+	// LogLevel is the log level when neither -v nor -q is given: debug,
+	// info, warn or error. A SIGHUP reload applies a changed value.
+	// Default "": info.
+	LogLevel string
 	// NoRoutes stops the daemon from installing kernel routes through the
 	// device for the prefixes peers claim (those the device's own prefix
 	// does not cover). Default: false, routes are installed.
@@ -270,6 +274,16 @@ type Config struct {
 type origin struct {
 	line int
 	flag string
+}
+
+// ParseLogLevel checks a peercloud.log-level value (debug, info, warn or
+// error, case-insensitive) and returns it in lower case.
+func ParseLogLevel(s string) (string, error) {
+	switch l := strings.ToLower(s); l {
+	case "debug", "info", "warn", "error":
+		return l, nil
+	}
+	return "", fmt.Errorf("%q is not a log level (debug, info, warn or error): %w", s, ErrInvalidValue)
 }
 
 // HookEvents are the events hook scripts can be attached to, as VpnCloud.

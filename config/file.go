@@ -138,6 +138,13 @@ var (
 	peercloudSchema = schema{
 		"metrics-listen": strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
 		"no-routes":      boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
+		"log-level": enumField(func(c *Config, s string) error {
+			if _, err := ParseLogLevel(s); err != nil {
+				return err
+			}
+			c.Peercloud.LogLevel = s
+			return nil
+		}),
 	}
 	topSchema schema
 )

@@ -167,7 +167,8 @@ func TestFileErrors(t *testing.T) {
 		{"top list", "- a\n- b\n", `config: line 1: must be a mapping of keys to values, not a list`, ErrWrongType},
 		{"two docs", "listen: 1\n---\nlisten: 2\n", `config: line 3: a second YAML document; a config file holds one`, ErrSyntax},
 		{"syntax", "listen: [1\n", "config: line 1: did not find expected ',' or ']'", ErrSyntax},
-		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: metrics-listen, no-routes`, ErrUnknownKey},
+		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: log-level, metrics-listen, no-routes`, ErrUnknownKey},
+		{"log level", "peercloud:\n  log-level: loud\n", `config: line 2: peercloud.log-level: "loud" is not a log level (debug, info, warn or error)`, ErrInvalidValue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseFile([]byte(tc.src))

@@ -18,15 +18,21 @@ type logOptions struct {
 	// level, when set, is the level the logger follows (SIGHUP changes it);
 	// newLogger sets it from verbose and quiet.
 	level *zap.AtomicLevel
+	// fileLevel is the config file's peercloud.log-level.
+	fileLevel string
 }
 
-// levelFor is the level of -v, -q or neither.
-func levelFor(verbose, quiet bool) zapcore.Level {
+// levelFor is the level of -v, -q, or else of the config file's
+// peercloud.log-level (validated), else info.
+func levelFor(verbose, quiet bool, fileLevel string) zapcore.Level {
 	switch {
 	case verbose:
 		return zapcore.DebugLevel
 	case quiet:
 		return zapcore.WarnLevel
+	}
+	if l, err := zapcore.ParseLevel(fileLevel); err == nil && fileLevel != "" {
+		return l
 	}
 	return zapcore.InfoLevel
 }
@@ -37,7 +43,7 @@ func levelFor(verbose, quiet bool) zapcore.Level {
 // change it). The returned close function syncs
 // and closes the log file.
 func newLogger(o logOptions) (*zap.Logger, func(), error) {
-	level := zap.NewAtomicLevelAt(levelFor(o.verbose, o.quiet))
+	level := zap.NewAtomicLevelAt(levelFor(o.verbose, o.quiet, o.fileLevel))
 	if o.level != nil {
 		o.level.SetLevel(level.Level())
 		level = *o.level

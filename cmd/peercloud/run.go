@@ -76,7 +76,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, getenv fu
 	}
 	level := zap.NewAtomicLevel()
 	log, closeLog, err := newLogger(logOptions{
-		verbose: cfg.Verbose, quiet: cfg.Quiet, file: cfg.LogFile,
+		verbose: cfg.Verbose, quiet: cfg.Quiet, fileLevel: cfg.Peercloud.LogLevel, file: cfg.LogFile,
 		out: stdout, journal: getenv("JOURNAL_STREAM") != "", level: &level,
 	})
 	if err != nil {

@@ -141,7 +141,7 @@ func (s *system) doReload(ctx context.Context, h *daemon.Handle) ([]string, erro
 		s.log.Error("configuration reload refused, keeping the running configuration", zap.Error(err))
 		return nil, err
 	}
-	if lv := levelFor(next.Verbose, next.Quiet); lv != s.level.Level() {
+	if lv := levelFor(next.Verbose, next.Quiet, next.Peercloud.LogLevel); lv != s.level.Level() {
 		changes = append(changes, fmt.Sprintf("log level: %s -> %s", s.level.Level(), lv))
 		s.level.SetLevel(lv)
 	}

@@ -22,7 +22,7 @@ func TestLoggerLevelSwitchesAtRunTime(t *testing.T) {
 		t.Fatalf("-q: level %v", level.Level())
 	}
 	log.Info("before")
-	level.SetLevel(levelFor(true, false)) // what a reload does
+	level.SetLevel(levelFor(true, false, "")) // what a reload does
 	log.Debug("after")
 	closeFn()
 	if out := buf.String(); strings.Contains(out, "before") || !strings.Contains(out, "after") {
@@ -30,10 +30,15 @@ func TestLoggerLevelSwitchesAtRunTime(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		v, q bool
+		file string
 		want zapcore.Level
-	}{{false, false, zapcore.InfoLevel}, {true, false, zapcore.DebugLevel}, {false, true, zapcore.WarnLevel}} {
-		if got := levelFor(tc.v, tc.q); got != tc.want {
-			t.Errorf("levelFor(%v, %v) = %v", tc.v, tc.q, got)
+	}{
+		{false, false, "", zapcore.InfoLevel}, {true, false, "", zapcore.DebugLevel}, {false, true, "", zapcore.WarnLevel},
+		{false, false, "debug", zapcore.DebugLevel}, {false, false, "error", zapcore.ErrorLevel},
+		{true, false, "error", zapcore.DebugLevel}, {false, true, "debug", zapcore.WarnLevel}, // flags win
+	} {
+		if got := levelFor(tc.v, tc.q, tc.file); got != tc.want {
+			t.Errorf("levelFor(%v, %v, %q) = %v", tc.v, tc.q, tc.file, got)
 		}
 	}
 }

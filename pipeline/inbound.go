@@ -8,16 +8,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/udpio"
 	"github.com/peercloud/peercloud/wire"
 )
 
-// routineReadFromNet reads batches of datagrams, finds the sending peer of
-// each and passes the batch on to the openers and the device writer.
-func (p *Pipeline) routineReadFromNet() {
+// routineReadFromNet reads batches of datagrams from one socket shard,
+// finds the sending peer of each and passes the batch on to the openers and
+// the device writer.
+func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 	defer p.wg.Done()
-	d := p.in
-	defer d.work.Close()
-	defer d.order.Close()
+	d := &p.in
+	defer d.readerDone()
 	for {
 		b, ok := d.free.Pop()
 		if !ok {
@@ -26,7 +27,7 @@ func (p *Pipeline) routineReadFromNet() {
 		for i := range b.slots {
 			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
 		}
-		n, err := p.conn.ReadBatch(b.msgs)
+		n, err := conn.ReadBatch(b.msgs)
 		if err != nil {
 			if p.isClosed(err) {
 				return
@@ -39,7 +40,7 @@ func (p *Pipeline) routineReadFromNet() {
 		if d.order.Push(b) != nil {
 			return
 		}
-		_ = d.work.Push(b) // cannot fail: only this goroutine closes work
+		_ = d.work.Push(b) // cannot fail: work closes after the last reader
 	}
 }
 

@@ -4,17 +4,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/tunio"
 	"github.com/peercloud/peercloud/udpio"
 	"github.com/peercloud/peercloud/wire"
 )
 
-// routineReadFromDevice reads batches of packets from the device, finds the
-// peer for each and passes the batch on to the sealers and the net writer.
-func (p *Pipeline) routineReadFromDevice() {
+// routineReadFromDevice reads batches of packets from one device queue,
+// finds the peer for each and passes the batch on to the sealers and the
+// net writer.
+func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 	defer p.wg.Done()
-	d := p.out
-	defer d.work.Close()
-	defer d.order.Close()
+	d := &p.out
+	defer d.readerDone()
 	for {
 		b, ok := d.free.Pop()
 		if !ok {
@@ -23,7 +24,7 @@ func (p *Pipeline) routineReadFromDevice() {
 		for i := range b.slots {
 			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-aead.TagLen]
 		}
-		n, err := p.dev.Read(b.bufs, b.sizes, headroom)
+		n, err := dev.Read(b.bufs, b.sizes, headroom)
 		if err != nil {
 			if p.isClosed(err) {
 				return
@@ -36,7 +37,7 @@ func (p *Pipeline) routineReadFromDevice() {
 		if d.order.Push(b) != nil {
 			return
 		}
-		_ = d.work.Push(b) // cannot fail: only this goroutine closes work
+		_ = d.work.Push(b) // cannot fail: work closes after the last reader
 	}
 }
 
@@ -145,6 +146,8 @@ func (p *Pipeline) sealBatch(b *Batch) {
 // scratch buffer; they may overtake packets of earlier batches.
 func (p *Pipeline) flood(snap *Snapshot, pkt []byte) {
 	p.Counters.Flooded.Add(1)
+	p.floodMu.Lock()
+	defer p.floodMu.Unlock()
 	buf := p.floodBuf
 	for _, peer := range snap.Peers {
 		buf[aead.HeaderLen] = wire.TypeData

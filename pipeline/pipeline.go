@@ -91,15 +91,21 @@ func (c *Config) withDefaults() Config {
 	return d
 }
 
-// Pipeline runs the data plane between one device and one UDP socket.
-// New allocates everything; Start launches the stages; Close stops them
-// (closing the device and the socket, which the pipeline owns from Start
-// on) and Wait waits until every stage has returned.
+// Pipeline runs the data plane between a device and a UDP socket, each
+// possibly split into several queues (TUN IFF_MULTI_QUEUE fds, SO_REUSEPORT
+// UDP shards). It runs one reader per device queue and one per socket
+// shard; the kernel keeps each flow on one queue or shard, so per-flow
+// order is kept. Writes go to the first queue and the first shard.
+// New and NewMulti allocate everything; Start launches the stages; Close
+// stops them (closing every queue and shard, which the pipeline owns from
+// Start on) and Wait waits until every stage has returned.
 type Pipeline struct {
-	cfg  Config
-	dev  tunio.Device
-	conn udpio.Conn
-	log  *zap.Logger
+	cfg   Config
+	devs  []tunio.Device
+	conns []udpio.Conn
+	dev   tunio.Device // devs[0]: the device writer's queue
+	conn  udpio.Conn   // conns[0]: the net writer's shard
+	log   *zap.Logger
 
 	snap     atomic.Pointer[Snapshot]
 	control  chan ControlPacket
@@ -108,7 +114,9 @@ type Pipeline struct {
 	out, in direction
 	learned *learnTable
 
-	// floodBuf and floodMsg are the device reader's scratch for flooding.
+	// floodBuf and floodMsg are the device readers' scratch for
+	// flooding, guarded by floodMu (floods are rare).
+	floodMu  sync.Mutex
 	floodBuf []byte
 	floodMsg []udpio.Message
 
@@ -121,43 +129,79 @@ type Pipeline struct {
 	limiter   logLimiter
 }
 
-// direction is the rings of one direction.
+// direction is the rings of one direction. With one reader, free and
+// order are single-producer single-consumer rings; with several readers
+// they are MPMC rings (several consumers of free, several producers of
+// order). work always has several consumers (the crypto workers).
 type direction struct {
-	free  ring.Ring[*Batch] // writer -> reader: empty batches
-	work  ring.Ring[*Batch] // reader -> crypto workers
-	order ring.Ring[*Batch] // reader -> writer, in read order
+	free  ring.Ring[*Batch] // writer -> readers: empty batches
+	work  ring.Ring[*Batch] // readers -> crypto workers
+	order ring.Ring[*Batch] // readers -> writer, in read order per reader
+	// readers counts the readers still running; the last one to stop
+	// closes work and order.
+	readers *atomic.Int32
 }
 
-func newDirection(cfg Config, bufSize int) direction {
-	d := direction{
-		free:  ring.NewSPSC[*Batch](cfg.Batches),
-		work:  ring.NewMPMC[*Batch](cfg.Batches),
-		order: ring.NewSPSC[*Batch](cfg.Batches),
+func newDirection(cfg Config, bufSize, readers int) direction {
+	d := direction{work: ring.NewMPMC[*Batch](cfg.Batches), readers: new(atomic.Int32)}
+	if readers > 1 {
+		d.free, d.order = ring.NewMPMC[*Batch](cfg.Batches), ring.NewMPMC[*Batch](cfg.Batches)
+	} else {
+		d.free, d.order = ring.NewSPSC[*Batch](cfg.Batches), ring.NewSPSC[*Batch](cfg.Batches)
 	}
+	d.readers.Store(int32(readers))
 	for i := 0; i < cfg.Batches; i++ {
 		d.free.Push(newBatch(cfg.BatchSize, bufSize))
 	}
 	return d
 }
 
-// New builds a pipeline over dev and conn. Nothing runs until Start.
+// readerDone is deferred by each reader (readers stop only at shutdown).
+// It closes free, so that a reader parked there for want of a batch wakes
+// and stops too; the last reader closes the rings behind it, so the
+// workers and the writer drain and stop.
+func (d *direction) readerDone() {
+	d.free.Close()
+	if d.readers.Add(-1) == 0 {
+		d.order.Close()
+		d.work.Close()
+	}
+}
+
+// New builds a pipeline over one device queue and one socket. Nothing runs
+// until Start.
 func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeline {
+	return NewMulti(cfg, []tunio.Device{dev}, []udpio.Conn{conn}, log)
+}
+
+// NewMulti builds a pipeline over the queues of one device (devs, e.g.
+// (*tunio.Tun).Queues()) and the shards of one socket (conns, e.g. from
+// udpio.ListenShards). Both must be non-empty. Nothing runs until Start.
+func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logger) *Pipeline {
 	cfg = cfg.withDefaults()
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if len(devs) == 0 || len(conns) == 0 {
+		panic("pipeline.NewMulti: no device queue or no socket") // a wiring bug, not input
+	}
+	// Every reader holds a batch while it waits for input; leave the
+	// rest of the pipeline at least one.
+	cfg.Batches = max(cfg.Batches, len(devs)+1, len(conns)+1)
 	bufSize := netRoom + headroom + cfg.MaxPacket + aead.TagLen
 	if bufSize < 2048 {
 		bufSize = 2048
 	}
 	p := &Pipeline{
 		cfg:     cfg,
-		dev:     dev,
-		conn:    conn,
+		devs:    devs,
+		conns:   conns,
+		dev:     devs[0],
+		conn:    conns[0],
 		log:     log,
 		control: make(chan ControlPacket, cfg.ControlQueue),
-		out:     newDirection(cfg, bufSize),
-		in:      newDirection(cfg, bufSize),
+		out:     newDirection(cfg, bufSize, len(devs)),
+		in:      newDirection(cfg, bufSize, len(conns)),
 		sendMsg: make([]udpio.Message, 1),
 		learned: newLearnTable(cfg.MaxLearned),
 
@@ -195,10 +239,14 @@ func (p *Pipeline) SendTo(addr netip.AddrPort, pkt []byte) error {
 
 // Start launches the stage goroutines.
 func (p *Pipeline) Start() {
-	p.wg.Add(4 + 2*p.cfg.Workers)
-	go p.routineReadFromDevice()
+	p.wg.Add(2 + len(p.devs) + len(p.conns) + 2*p.cfg.Workers)
+	for _, dev := range p.devs {
+		go p.routineReadFromDevice(dev)
+	}
+	for _, conn := range p.conns {
+		go p.routineReadFromNet(conn)
+	}
 	go p.routineWriteToNet()
-	go p.routineReadFromNet()
 	go p.routineWriteToDevice()
 	for i := 0; i < p.cfg.Workers; i++ {
 		go p.routineSeal()
@@ -206,14 +254,22 @@ func (p *Pipeline) Start() {
 	}
 }
 
-// Close stops the pipeline: it closes the device and the socket, which
-// unblocks the readers; the later stages drain and return. Safe to call more
-// than once.
+// Close stops the pipeline: it closes every device queue and socket shard
+// (the extra ones first, then the first, which for a *tunio.Tun closes the
+// rest), which unblocks the readers; the later stages drain and return.
+// Safe to call more than once.
 func (p *Pipeline) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		err = errors.Join(p.dev.Close(), p.conn.Close())
+		var errs []error
+		for i := len(p.devs) - 1; i >= 0; i-- {
+			errs = append(errs, p.devs[i].Close())
+		}
+		for i := len(p.conns) - 1; i >= 0; i-- {
+			errs = append(errs, p.conns[i].Close())
+		}
+		err = errors.Join(errs...)
 	})
 	return err
 }

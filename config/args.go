@@ -53,6 +53,11 @@ type Args struct {
 
 	MetricsListen *string // --metrics-listen (peercloud)
 	NoRoutes      bool    // --no-routes (peercloud)
+	NoTunOffload  bool    // --no-tun-offload (peercloud)
+	NoUDPGSO      bool    // --no-udp-gso (peercloud)
+	NoUDPGRO      bool    // --no-udp-gro (peercloud)
+	TunQueues     *int    // --tun-queues (peercloud)
+	UDPShards     *int    // --udp-shards (peercloud)
 }
 
 // MergeArgs applies command-line settings over c, as VpnCloud's merge_args:
@@ -159,5 +164,27 @@ func (c *Config) MergeArgs(a *Args) {
 	if a.NoRoutes {
 		c.Peercloud.NoRoutes = true
 		c.setOrigin("peercloud.no-routes", origin{flag: "--no-routes"})
+	}
+	for _, b := range []struct {
+		set       bool
+		dst       *bool
+		key, flag string
+	}{
+		{a.NoTunOffload, &c.Peercloud.NoTunOffload, "peercloud.no-tun-offload", "--no-tun-offload"},
+		{a.NoUDPGSO, &c.Peercloud.NoUDPGSO, "peercloud.no-udp-gso", "--no-udp-gso"},
+		{a.NoUDPGRO, &c.Peercloud.NoUDPGRO, "peercloud.no-udp-gro", "--no-udp-gro"},
+	} {
+		if b.set {
+			*b.dst = true
+			c.setOrigin(b.key, origin{flag: b.flag})
+		}
+	}
+	if a.TunQueues != nil {
+		c.Peercloud.TunQueues = *a.TunQueues
+		c.setOrigin("peercloud.tun-queues", origin{flag: "--tun-queues"})
+	}
+	if a.UDPShards != nil {
+		c.Peercloud.UDPShards = *a.UDPShards
+		c.setOrigin("peercloud.udp-shards", origin{flag: "--udp-shards"})
 	}
 }

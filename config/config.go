@@ -183,7 +183,29 @@ type Peercloud struct {
 	// device for the prefixes peers claim (those the device's own prefix
 	// does not cover). Default: false, routes are installed.
 	NoRoutes bool
+	// NoTunOffload keeps the device plain: no IFF_VNET_HDR, no TSO/USO
+	// superpackets from or to the kernel. Default: false, offloads the
+	// kernel accepts are used.
+	NoTunOffload bool
+	// NoUDPGSO turns off UDP_SEGMENT send offload. Default: false.
+	NoUDPGSO bool
+	// NoUDPGRO turns off UDP_GRO receive offload. Default: false.
+	NoUDPGRO bool
+	// TunQueues is the number of TUN queues (IFF_MULTI_QUEUE), each with
+	// its own reader, 1 to MaxTunQueues. Default 1; 0 means 1.
+	TunQueues int
+	// UDPShards is the number of SO_REUSEPORT sockets on the listen
+	// port, each with its own reader, 1 to MaxUDPShards. Default 1; 0
+	// means 1.
+	UDPShards int
 }
+
+// Bounds of Peercloud.TunQueues (the kernel's limit) and
+// Peercloud.UDPShards.
+const (
+	MaxTunQueues = 256
+	MaxUDPShards = 64
+)
 
 // Config is the complete configuration of one peercloud instance. Build it
 // with Default, then MergeFile and MergeArgs, then call Validate. The zero

@@ -138,6 +138,11 @@ var (
 	peercloudSchema = schema{
 		"metrics-listen": strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
 		"no-routes":      boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
+		"no-tun-offload": boolField(func(c *Config) *bool { return &c.Peercloud.NoTunOffload }),
+		"no-udp-gso":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGSO }),
+		"no-udp-gro":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGRO }),
+		"tun-queues":     countField(MaxTunQueues, func(c *Config) *int { return &c.Peercloud.TunQueues }),
+		"udp-shards":     countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
 		"log-level": enumField(func(c *Config, s string) error {
 			if _, err := ParseLogLevel(s); err != nil {
 				return err
@@ -306,6 +311,39 @@ func boolField(p func(*Config) *bool) decoder {
 		}
 		f.add(key, n.Line, func(c *Config, o origin) {
 			*p(c) = b
+			c.setOrigin(key, o)
+		})
+		return nil
+	}
+}
+
+// ParseCount parses a whole number from 1 to max (a queue or shard count).
+func ParseCount(s string, max int) (int, error) {
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number: %w", s, ErrWrongType)
+	}
+	if v < 1 || v > uint64(max) {
+		return 0, fmt.Errorf("%d is not between 1 and %d: %w", v, max, ErrInvalidValue)
+	}
+	return int(v), nil
+}
+
+func countField(max int, p func(*Config) *int) decoder {
+	return func(f *File, n *yaml.Node, key string) error {
+		if isNull(n) {
+			return nil
+		}
+		s, err := scalar(n, key, "a whole number")
+		if err != nil {
+			return err
+		}
+		v, err := ParseCount(s, max)
+		if err != nil {
+			return &Error{Key: key, Line: n.Line, Msg: trimSentinel(err), Err: sentinelOf(err)}
+		}
+		f.add(key, n.Line, func(c *Config, o origin) {
+			*p(c) = v
 			c.setOrigin(key, o)
 		})
 		return nil

@@ -98,6 +98,11 @@ hooks:
 peercloud:
   metrics-listen: 127.0.0.1:9100
   no-routes: true
+  no-tun-offload: yes
+  no-udp-gso: true
+  no-udp-gro: on
+  tun-queues: 2
+  udp-shards: 3
 `
 
 func TestVpnCloudConfigFile(t *testing.T) {
@@ -122,6 +127,8 @@ func TestVpnCloudConfigFile(t *testing.T) {
 	want.Hooks = map[string]string{"peer_connected": "echo connected"}
 	want.Peercloud.MetricsListen = "127.0.0.1:9100"
 	want.Peercloud.NoRoutes = true
+	want.Peercloud.NoTunOffload, want.Peercloud.NoUDPGSO, want.Peercloud.NoUDPGRO = true, true, true
+	want.Peercloud.TunQueues, want.Peercloud.UDPShards = 2, 3
 	c.where, want.where = nil, nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed\n%+v\nwant\n%+v", c, want)
@@ -167,7 +174,10 @@ func TestFileErrors(t *testing.T) {
 		{"top list", "- a\n- b\n", `config: line 1: must be a mapping of keys to values, not a list`, ErrWrongType},
 		{"two docs", "listen: 1\n---\nlisten: 2\n", `config: line 3: a second YAML document; a config file holds one`, ErrSyntax},
 		{"syntax", "listen: [1\n", "config: line 1: did not find expected ',' or ']'", ErrSyntax},
-		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: log-level, metrics-listen, no-routes`, ErrUnknownKey},
+		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: log-level, metrics-listen, no-routes, no-tun-offload, no-udp-gro, no-udp-gso, tun-queues, udp-shards`, ErrUnknownKey},
+		{"tun-queues zero", "peercloud:\n  tun-queues: 0\n", `config: line 2: peercloud.tun-queues: 0 is not between 1 and 256`, ErrInvalidValue},
+		{"udp-shards many", "peercloud:\n  udp-shards: 65\n", `config: line 2: peercloud.udp-shards: 65 is not between 1 and 64`, ErrInvalidValue},
+		{"udp-shards word", "peercloud:\n  udp-shards: two\n", `config: line 2: peercloud.udp-shards: "two" is not a whole number`, ErrWrongType},
 		{"log level", "peercloud:\n  log-level: loud\n", `config: line 2: peercloud.log-level: "loud" is not a log level (debug, info, warn or error)`, ErrInvalidValue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,6 +104,12 @@ func (c *Config) Validate() error {
 	if c.Verbose && c.Quiet {
 		bad("quiet", ErrConflict, "--verbose and --quiet cannot be combined")
 	}
+	if q := c.Peercloud.TunQueues; q < 0 || q > MaxTunQueues {
+		bad("peercloud.tun-queues", ErrInvalidValue, "%d is not between 1 and %d", q, MaxTunQueues)
+	}
+	if s := c.Peercloud.UDPShards; s < 0 || s > MaxUDPShards {
+		bad("peercloud.udp-shards", ErrInvalidValue, "%d is not between 1 and %d", s, MaxUDPShards)
+	}
 	if c.Peercloud.MetricsListen != "" {
 		_, err := ParseListen(c.Peercloud.MetricsListen, 0)
 		wrap("peercloud.metrics-listen", err)

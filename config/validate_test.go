@@ -70,6 +70,11 @@ hooks: {vpn_started: a}
 		Verbose:            true,
 		LogFile:            ptr("/tmp/log"),
 		MetricsListen:      ptr("127.0.0.1:1"),
+		NoTunOffload:       true,
+		NoUDPGSO:           true,
+		NoUDPGRO:           true,
+		TunQueues:          ptr(2),
+		UDPShards:          ptr(4),
 		Claims:             []string{"10.0.2.0/24"},
 		AdvertiseAddresses: []string{"1.2.3.4"},
 		IP:                 ptr("10.0.1.2/16"),
@@ -103,7 +108,7 @@ hooks: {vpn_started: a}
 		Hooks:              map[string]string{"vpn_started": "a", "vpn_shutdown": "echo a:b"},
 		LogFile:            "/tmp/log",
 		Verbose:            true,
-		Peercloud:          Peercloud{MetricsListen: "127.0.0.1:1"},
+		Peercloud:          Peercloud{MetricsListen: "127.0.0.1:1", NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true, TunQueues: 2, UDPShards: 4},
 	}
 	got := *c
 	got.where = nil
@@ -176,6 +181,8 @@ func TestValidateErrorsNameTheKey(t *testing.T) {
 		{name: "hook event flag", args: &Args{Hooks: []string{"echo a:b"}}, wantKey: "hooks.echo a", wantFlag: "--hook", sentinel: ErrInvalidValue},
 		{name: "verbose quiet", args: &Args{Verbose: true, Quiet: true}, wantKey: "quiet", sentinel: ErrConflict},
 		{name: "metrics", args: &Args{MetricsListen: ptr("localhost:x")}, wantKey: "peercloud.metrics-listen", wantFlag: "--metrics-listen", sentinel: ErrInvalidValue},
+		{name: "tun-queues", args: &Args{TunQueues: ptr(257)}, wantKey: "peercloud.tun-queues", wantFlag: "--tun-queues", sentinel: ErrInvalidValue},
+		{name: "udp-shards", args: &Args{UDPShards: ptr(-1)}, wantKey: "peercloud.udp-shards", wantFlag: "--udp-shards", sentinel: ErrInvalidValue},
 		{name: "mode value", mod: func(c *Config) { c.Mode = 9 }, wantKey: "mode", sentinel: ErrInvalidValue},
 		{name: "type value", mod: func(c *Config) { c.Device.Type = 9 }, wantKey: "device.type", sentinel: ErrInvalidValue},
 	} {

@@ -238,6 +238,13 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	list(&a.Hooks, false, "hook", "", "call `script` on every event, or event:script on one event; repeatable")
 	str(&a.MetricsListen, "metrics-listen", "", "", "peercloud: serve metrics on this `address` (IP:port)")
 	fs.BoolVar(&a.NoRoutes, "no-routes", false, "peercloud: do not install kernel routes for the prefixes peers claim")
+	fs.BoolVar(&a.NoTunOffload, "no-tun-offload", false, "peercloud: no TSO/USO superpackets on the device (IFF_VNET_HDR off)")
+	fs.BoolVar(&a.NoUDPGSO, "no-udp-gso", false, "peercloud: no UDP_SEGMENT send offload")
+	fs.BoolVar(&a.NoUDPGRO, "no-udp-gro", false, "peercloud: no UDP_GRO receive offload")
+	fs.Var(&optCount{p: &a.TunQueues, max: config.MaxTunQueues}, "tun-queues", "peercloud: `number` of device queues, one reader each")
+	fs.Lookup("tun-queues").DefValue = "1"
+	fs.Var(&optCount{p: &a.UDPShards, max: config.MaxUDPShards}, "udp-shards", "peercloud: `number` of SO_REUSEPORT sockets, one reader each")
+	fs.Lookup("udp-shards").DefValue = "1"
 	return fs
 }
 
@@ -318,6 +325,28 @@ func (v *optSeconds) String() string {
 		return ""
 	}
 	return fmt.Sprint(int64(**v.p / time.Second))
+}
+
+// optCount is a count flag (1 to max) that records whether it was given.
+type optCount struct {
+	p   **int
+	max int
+}
+
+func (v *optCount) Set(s string) error {
+	n, err := config.ParseCount(s, v.max)
+	if err != nil {
+		return fmt.Errorf("not a whole number from 1 to %d", v.max)
+	}
+	*v.p = &n
+	return nil
+}
+func (v *optCount) Type() string { return "int" }
+func (v *optCount) String() string {
+	if *v.p == nil {
+		return ""
+	}
+	return fmt.Sprint(**v.p)
 }
 
 // enumValue is a flag parsed by a config.Parse* function.

@@ -67,6 +67,8 @@ func TestParseFlags(t *testing.T) {
 		{"hooks", []string{"--hook", "echo all", "--hook", "peer_connected:echo a,b"}, nil, config.Args{Hooks: []string{"echo all", "peer_connected:echo a,b"}}},
 		{"metrics", []string{"--metrics-listen", "127.0.0.1:9"}, nil, config.Args{MetricsListen: ptr("127.0.0.1:9")}},
 		{"no-routes", []string{"--no-routes"}, nil, config.Args{NoRoutes: true}},
+		{"offloads off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, nil, config.Args{NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true}},
+		{"queues shards", []string{"--tun-queues", "2", "--udp-shards=4"}, nil, config.Args{TunQueues: ptr(2), UDPShards: ptr(4)}},
 		{"empty string value is given", []string{"--ifup", ""}, nil, config.Args{Ifup: ptr("")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,6 +116,8 @@ func TestParseFlagErrors(t *testing.T) {
 		{[]string{"--peer-timeout", "70000"}, nil, "--peer-timeout"},
 		{[]string{"--keepalive", "-1"}, nil, "--keepalive"},
 		{[]string{"--switch-timeout", "1.5"}, nil, "--switch-timeout"},
+		{[]string{"--tun-queues", "0"}, nil, `invalid argument "0" for "--tun-queues" flag: not a whole number from 1 to 256`},
+		{[]string{"--udp-shards", "x"}, nil, `invalid argument "x" for "--udp-shards" flag: not a whole number from 1 to 64`},
 		{[]string{"--beacon-interval", ""}, nil, "--beacon-interval"},
 		{[]string{"--claim", "a,,b"}, nil, `empty item in "a,,b"`},
 		{[]string{"-l"}, nil, "flag needs an argument"},
@@ -183,6 +187,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"-q, --quiet", "--ip", "--advertise-addresses", "--ifup", "--ifdown", "--version",
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
 		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes",
+		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--tun-queues", "--udp-shards",
 		"alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {
 		if !strings.Contains(help, f) {
@@ -193,6 +198,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--type": "tun", "--device": "vpncloud%d", "--mode": "normal", "--listen": "3210", "--peer-timeout": "300",
 		"--keepalive": "peer-timeout/2-60", "--switch-timeout": "300", "--beacon-interval": "3600",
 		"--statsd-prefix": "vpncloud", "--algorithm": "aes128,aes256,chacha20", "--device-path": "/dev/net/tun",
+		"--tun-queues": "1", "--udp-shards": "1",
 	} {
 		line := lineWith(help, flag+" ")
 		if !strings.Contains(line, "[default: "+def+"]") {

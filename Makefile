@@ -4,7 +4,7 @@ BIN       ?= bin/peercloud
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check unit fuzz bench demo clean help
+.PHONY: all build test vet fmt-check unit fuzz bench bench-ci bench-net bench-smoke demo install clean help
 
 all: build
 
@@ -14,6 +14,8 @@ help:
 	@echo "make fuzz    - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make bench   - Go micro-benchmarks"
 	@echo "make demo    - (root) two nodes in network namespaces: tunnel, ping, iperf3"
+	@echo "make bench-net - (root) the harness: peercloud vs wireguard-go/nebula when installed"
+	@echo "make install - binary, systemd units, man page, completions (DESTDIR, PREFIX)"
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/peercloud
@@ -43,6 +45,24 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# CI: every micro-benchmark once, to keep them compiling and running.
+bench-ci:
+	$(GO) test -run '^$$' -bench . -benchtime=1x -benchmem $(PKGS)
+
+# The benchmark harness (root): peercloud against wireguard-go and Nebula
+# when their binaries are installed; results in bench-results/.
+bench-net: build
+	$(GO) run ./bench/cmd/peercloud-bench --peercloud $(BIN) --out bench-results \
+	  $(if $(shell command -v wireguard-go),--wireguard-go $(shell command -v wireguard-go)) \
+	  $(if $(shell command -v nebula),--nebula $(shell command -v nebula) --baseline nebula) $(BENCH_ARGS)
+
+# A short smoke run of the harness (root), as CI runs it.
+bench-smoke: build
+	$(GO) run ./bench/cmd/peercloud-bench --smoke --peercloud $(BIN) --out $$(mktemp -d)
+
+install: build
+	BINARY=$(BIN) DESTDIR=$(DESTDIR) PREFIX=$(or $(PREFIX),/usr) sh contrib/install.sh
 
 demo: build
 	BIN=$(BIN) scripts/demo.sh

@@ -1,62 +1,14 @@
 package udpio
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"runtime"
-	"sync/atomic"
 	"testing"
 
 	"github.com/peercloud/peercloud/internal/testenv"
 	"github.com/vishvananda/netns"
 )
 
-var nsSeq atomic.Int32
+// newNetns and inNetns are the shared namespace helpers (internal/testenv)
+// under this package's test names.
+func newNetns(t *testing.T) netns.NsHandle { return testenv.NewNetns(t, "pcudpio") }
 
-// newNetns creates a fresh, empty network namespace that is deleted when
-// the test ends, even on failure. Root only.
-func newNetns(t *testing.T) netns.NsHandle {
-	t.Helper()
-	testenv.RequireRoot(t)
-	name := fmt.Sprintf("pcudpio%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// inNetns runs f on an OS thread switched into ns. Sockets, devices and
-// netlink handles f creates live in ns; goroutines f starts do not.
-func inNetns(t *testing.T, ns netns.NsHandle, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("get netns: %v", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("set netns: %v", err)
-	}
-	defer func() {
-		// On failure to switch back the thread stays locked and dies
-		// with the goroutine instead of serving others in the wrong ns.
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	f()
-}
+func inNetns(t *testing.T, ns netns.NsHandle, f func()) { testenv.InNetns(t, ns, f) }

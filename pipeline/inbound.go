@@ -100,7 +100,9 @@ func (p *Pipeline) routineWriteToDevice() {
 			p.Counters.DeviceOut.Add(uint64(n))
 			if err != nil {
 				if !p.isClosed(err) {
-					p.debugDrop("writing to device failed", zap.Error(err))
+					if p.debugOK() {
+						p.log.Debug("writing to device failed", zap.Error(err))
+					}
 				}
 				p.Counters.DropWriteFailed.Add(uint64(k - n))
 			}
@@ -136,7 +138,9 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 		}
 		if peer == nil {
 			p.Counters.DropUnknownPeer.Add(1)
-			p.debugDrop("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
+			if p.debugOK() {
+				p.log.Debug("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
+			}
 			if s.n >= aead.Overhead+1 {
 				p.notifyUnknown(s.addr)
 			}
@@ -191,6 +195,8 @@ func (p *Pipeline) toControl(s *slot) {
 		p.Counters.ToControl.Add(1)
 	default:
 		p.Counters.DropControlFull.Add(1)
-		p.debugDrop("control plane busy, dropping control packet", zap.Stringer("from", s.addr))
+		if p.debugOK() {
+			p.log.Debug("control plane busy, dropping control packet", zap.Stringer("from", s.addr))
+		}
 	}
 }

@@ -80,7 +80,9 @@ func (p *Pipeline) routineWriteToNet() {
 			n, err := p.conn.WriteBatch(b.msgs[sent:k])
 			if err != nil {
 				if !p.isClosed(err) {
-					p.debugDrop("sending to network failed", zap.Error(err))
+					if p.debugOK() {
+						p.log.Debug("sending to network failed", zap.Error(err))
+					}
 				}
 				p.Counters.DropWriteFailed.Add(uint64(k - sent))
 				break
@@ -110,12 +112,16 @@ func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 		switch {
 		case err != nil:
 			p.Counters.DropMalformed.Add(1)
-			p.debugDrop("dropping malformed packet from device", zap.Error(err))
+			if p.debugOK() {
+				p.log.Debug("dropping malformed packet from device", zap.Error(err))
+			}
 		case flood:
 			p.flood(snap, s.buf[headroom:headroom+s.n])
 		case peer == nil:
 			p.Counters.DropNoRoute.Add(1)
-			p.debugDrop("dropping packet for unclaimed destination")
+			if p.debugOK() {
+				p.log.Debug("dropping packet for unclaimed destination")
+			}
 		default:
 			s.peer, s.addr, s.verdict = peer, peer.Addr, vSend
 		}

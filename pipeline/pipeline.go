@@ -291,10 +291,11 @@ func (l *logLimiter) allow() bool {
 	return now >= n && l.next.CompareAndSwap(n, now+int64(time.Second))
 }
 
-func (p *Pipeline) debugDrop(msg string, fields ...zap.Field) {
-	if p.log.Core().Enabled(zap.DebugLevel) && p.limiter.allow() {
-		p.log.Debug(msg, fields...)
-	}
+// debugOK reports whether a debug line about a dropped packet may be
+// logged now. Call sites check it before building the fields, which would
+// allocate per packet otherwise.
+func (p *Pipeline) debugOK() bool {
+	return p.log.Core().Enabled(zap.DebugLevel) && p.limiter.allow()
 }
 
 var _ = wire.TypeData

@@ -2,8 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"io"
+	"math"
 	"net/netip"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/peercloud/peercloud/aead"
 	"github.com/peercloud/peercloud/internal/testenv"
@@ -143,6 +148,26 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		case allocs != 0:
 			t.Errorf("%s: %v allocations per batch of 64 packets", alg, allocs)
 		}
+	}
+}
+
+// TestDropPathDoesNotAllocate checks that dropping bad packets costs no
+// allocation either, with debug logging on (its lines are rate-limited).
+func TestDropPathDoesNotAllocate(t *testing.T) {
+	h := newHalves(t, aead.AES128)
+	h.tx.log = zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(io.Discard), zap.DebugLevel))
+	h.tx.limiter.next.Store(math.MaxInt64) // the first line would allocate; this test is about the rest
+	out := newBatch(8, 2048)
+	pkts := [][]byte{{0x00, 1, 2}, ipPacket(tunA, netip.MustParseAddr("10.9.9.9"), 10), {0x45}}
+	allocs := testing.AllocsPerRun(100, func() {
+		h.tx.classifyOut(out, fillDevice(out, pkts), h.snapTx)
+		out.reset()
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch of dropped packets", allocs)
+	}
+	if h.tx.Counters.DropMalformed.Load() == 0 || h.tx.Counters.DropNoRoute.Load() == 0 {
+		t.Fatal("nothing dropped")
 	}
 }
 

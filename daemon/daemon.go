@@ -121,7 +121,11 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	if cfg.Device.Type == config.DeviceTAP {
 		typ = tunio.TAP
 	}
-	dev, err := tunio.Open(tunio.Options{Name: cfg.Device.Name, Type: typ, Path: cfg.Device.Path, Logger: log})
+	tunOpts := tunio.Options{Name: cfg.Device.Name, Type: typ, Path: cfg.Device.Path, Logger: log, MultiQueue: cfg.Peercloud.TunQueues}
+	if cfg.Peercloud.NoTunOffload {
+		tunOpts.DisableOffloads = tunio.OffloadVnetHdr
+	}
+	dev, err := tunio.Open(tunOpts)
 	if err != nil {
 		return fmt.Errorf("opening the device: %w", err)
 	}
@@ -166,14 +170,27 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	hk.Fire(hooks.DeviceConfigured, nil)
 
 	// The socket.
-	conn, err := udpio.ListenAddrPort(listen, udpio.Options{Logger: log})
+	shards, err := listenShards(listen, cfg.Peercloud, log)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
+	conn := shards[0]
+	conns := make([]udpio.Conn, len(shards))
+	for i, s := range shards {
+		conns[i] = s
+	}
+	closeConns := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	uo := conn.Offloads()
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
+	log.Info("data plane offloads", zap.Stringer("tun", dev.Offloads()), zap.Int("tun-queues", len(dev.Queues())),
+		zap.Bool("udp-gso", uo.GSO), zap.Bool("udp-gro", uo.GRO), zap.Int("udp-shards", len(conns)))
 	ops, err := startOpsData(cfg, log, dev.Name(), conn.LocalAddr(), hc.Identity.Public().String(), hk)
 	if err != nil {
-		conn.Close()
+		closeConns()
 		return err
 	}
 	defer ops.close()
@@ -181,7 +198,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	if opts.Setup != nil {
 		p, err := opts.Setup(dev.Name())
 		if err != nil {
-			conn.Close()
+			closeConns()
 			return err
 		}
 		if p != nil {
@@ -193,7 +210,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	mode := cfg.Mode.Effective(cfg.Device.Type)
 	log.Info("forwarding mode", zap.Stringer("mode", mode))
 	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
-	pl := pipeline.New(pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}, dev, conn, log.Named("data"))
+	pl := pipeline.NewMulti(pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}, dev.Queues(), conns, log.Named("data"))
 	devClosed = true // the pipeline owns the device and the socket now
 	node, err := control.New(control.Config{
 		Handshake:   hc,
@@ -285,6 +302,20 @@ func (k *kernelRoutes) sync(want []netip.Prefix) {
 		}
 	}
 	k.installed = keep
+}
+
+// listenShards opens the UDP socket: one, or with pc.UDPShards > 1 that
+// many SO_REUSEPORT shards on one port.
+func listenShards(listen netip.AddrPort, pc config.Peercloud, log *zap.Logger) ([]*udpio.Socket, error) {
+	opts := udpio.Options{Logger: log, NoGSO: pc.NoUDPGSO, NoGRO: pc.NoUDPGRO}
+	if pc.UDPShards > 1 {
+		return udpio.ListenShardsAddrPort(listen, pc.UDPShards, opts)
+	}
+	s, err := udpio.ListenAddrPort(listen, opts)
+	if err != nil {
+		return nil, err
+	}
+	return []*udpio.Socket{s}, nil
 }
 
 func runHook(ctx context.Context, log *zap.Logger, name, script, ifname string) {

@@ -1,0 +1,61 @@
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOffloadVariants runs two nodes with the data plane's offloads on, off,
+// and with several device queues and socket shards: each passes ping both
+// ways and a short TCP stream both ways, and the log says what was active.
+func TestOffloadVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		// want are fragments of the "data plane offloads" log line.
+		want []string
+	}{
+		{"all on", nil, []string{`"tun": "vnethdr|tso|uso"`, `"tun-queues": 1`, `"udp-gso": true`, `"udp-gro": true`, `"udp-shards": 1`}},
+		{"all off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, []string{`"tun": "none"`, `"udp-gso": false`, `"udp-gro": false`}},
+		{"queues and shards", []string{"--tun-queues", "2", "--udp-shards", "2"}, []string{`"tun-queues": 2`, `"udp-shards": 2`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.startPair(append([]string{"--password", "offloads"}, tc.flags...)...)
+			s.mustPingBothWays(15 * time.Second)
+			bps, rbps := s.iperf(2, false), s.iperf(2, true)
+			t.Logf("%s: a->b %.0f Mbit/s, b->a %.0f Mbit/s", tc.name, bps/1e6, rbps/1e6)
+			if bps <= 0 || rbps <= 0 {
+				t.Fatal("no throughput")
+			}
+			line := offloadLogLine(t, filepath.Join(s.logDir, "a.log"))
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("offload log line lacks %q: %s", w, line)
+				}
+			}
+			if err := s.stop("a"); err != nil {
+				t.Fatalf("node a did not exit cleanly: %v", err)
+			}
+		})
+	}
+}
+
+// offloadLogLine returns the daemon's "data plane offloads" log line.
+func offloadLogLine(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "data plane offloads") {
+			return l
+		}
+	}
+	t.Fatalf("no offload log line in %s:\n%s", path, b)
+	return ""
+}

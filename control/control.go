@@ -105,6 +105,9 @@ type Node struct {
 	pending   map[netip.AddrPort]*handshake.Peer
 	reconnect []*reconnectEntry
 	ownAddrs  []netip.AddrPort
+	// extAddrs are own addresses learned outside the node (a port
+	// mapping's external address); they survive resetOwnAddrs.
+	extAddrs []netip.AddrPort
 	// unknownSeen is when we last offered a handshake to an address that
 	// sent us session traffic without being a peer.
 	unknownSeen map[netip.AddrPort]int64

@@ -180,6 +180,9 @@ func (n *Node) resetOwnAddrs() {
 	if la := unmap(n.cfg.ListenAddr); la.IsValid() && !la.Addr().IsUnspecified() {
 		n.addOwnAddr(la)
 	}
+	for _, a := range n.extAddrs {
+		n.addOwnAddr(a)
+	}
 	n.nextOwnAddrs = n.now + ownAddrResetInterval
 }
 

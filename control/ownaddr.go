@@ -35,3 +35,10 @@ func (n *Node) RemoveExternalAddr(a netip.AddrPort) {
 	n.ownAddrs = slices.DeleteFunc(n.ownAddrs, func(o netip.AddrPort) bool { return o == a })
 	n.nextPeers = n.now
 }
+
+// OwnAddrs returns a copy of the addresses this node knows as its own: the
+// advertised addresses, the listen address when it is specific, the
+// external addresses (AddExternalAddr) and the addresses peers reported for
+// this node (VpnCloud's own_addresses). Call it on the control goroutine
+// (through Do).
+func (n *Node) OwnAddrs() []netip.AddrPort { return slices.Clone(n.ownAddrs) }

@@ -14,7 +14,7 @@ import (
 func ownAddrsOf(t *testing.T, tn *testNode) []netip.AddrPort {
 	t.Helper()
 	var out []netip.AddrPort
-	if err := tn.node.Do(context.Background(), func(n *Node) { out = slices.Clone(n.ownAddrs) }); err != nil {
+	if err := tn.node.Do(context.Background(), func(n *Node) { out = n.OwnAddrs() }); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -48,11 +48,46 @@ type Contender struct {
 	// Helper is the path of the setup tool: `wg` for wireguard-go,
 	// `nebula-cert` for Nebula; unused otherwise.
 	Helper string
+	// Extra are command-line flags added to peercloud's (a variant such
+	// as offloads turned off); unused for the other kinds.
+	Extra []string
 }
 
 // PeercloudContender returns the contender for peercloud at bin with cipher.
 func PeercloudContender(bin, cipher string) Contender {
 	return Contender{Name: "peercloud-" + cipher, Kind: KindPeercloud, Cipher: cipher, Bin: bin}
+}
+
+// PeercloudVariant returns the contender "peercloud-CIPHER-VARIANT": peercloud
+// at bin with cipher and the extra flags, e.g. variant "nooffload" with
+// --no-tun-offload --no-udp-gso --no-udp-gro.
+func PeercloudVariant(bin, cipher, variant string, extra []string) Contender {
+	c := PeercloudContender(bin, cipher)
+	c.Name += "-" + variant
+	c.Extra = append([]string(nil), extra...)
+	return c
+}
+
+// ParseVariant parses a --variant argument "NAME=FLAGS": NAME of lower-case
+// letters, digits and dashes, FLAGS peercloud flags separated by spaces,
+// each starting with "-" (e.g. "nogso=--no-udp-gso").
+func ParseVariant(s string) (name string, flags []string, err error) {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return "", nil, fmt.Errorf("variant %q: want NAME=FLAGS: %w", s, ErrConfig)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return "", nil, fmt.Errorf("variant %q: name may hold a-z, 0-9 and -: %w", s, ErrConfig)
+		}
+	}
+	flags = strings.Fields(rest)
+	for i, f := range flags {
+		if !strings.HasPrefix(f, "-") && (i == 0 || !strings.HasPrefix(flags[i-1], "-")) {
+			return "", nil, fmt.Errorf("variant %q: %q is not a flag or a flag's value: %w", s, f, ErrConfig)
+		}
+	}
+	return name, flags, nil
 }
 
 // VpncloudContender returns the contender for VpnCloud at bin with cipher.

@@ -180,6 +180,38 @@ func TestVpncloudArgs(t *testing.T) {
 	}
 }
 
+func TestVariantArgs(t *testing.T) {
+	c := PeercloudVariant("/pc", "aes128", "nooffload", []string{"--no-tun-offload", "--udp-shards", "2"})
+	if c.Name != "peercloud-aes128-nooffload" {
+		t.Errorf("name %q", c.Name)
+	}
+	a := strings.Join(vpncloudArgs(c, "a"), " ")
+	if want := "/pc -t tun -d pcba --ip 10.242.0.1/24 -l 3210 --password peercloud-bench --no-port-forwarding --algorithm aes128 -c 10.241.0.2:3210 --no-tun-offload --udp-shards 2"; a != want {
+		t.Errorf("node a: %q, want %q", a, want)
+	}
+	// VpnCloud never gets peercloud's extra flags.
+	v := VpncloudContender("/vc", "aes128")
+	v.Extra = []string{"--no-udp-gso"}
+	if got := strings.Join(vpncloudArgs(v, "b"), " "); strings.Contains(got, "--no-udp-gso") {
+		t.Errorf("VpnCloud got peercloud flags: %q", got)
+	}
+}
+
+func TestParseVariant(t *testing.T) {
+	name, flags, err := ParseVariant("q2s2=--tun-queues 2  --udp-shards 2")
+	if err != nil || name != "q2s2" || strings.Join(flags, " ") != "--tun-queues 2 --udp-shards 2" {
+		t.Fatalf("got %q %q %v", name, flags, err)
+	}
+	if name, flags, err := ParseVariant("plain="); err != nil || name != "plain" || len(flags) != 0 {
+		t.Fatalf("empty flags: %q %q %v", name, flags, err)
+	}
+	for _, bad := range []string{"", "noequals", "=--no-udp-gso", "Upper=--x", "a b=--x", "x=notaflag", "x=--a 1 2"} {
+		if _, _, err := ParseVariant(bad); !errors.Is(err, ErrConfig) {
+			t.Errorf("ParseVariant(%q) = %v, want ErrConfig", bad, err)
+		}
+	}
+}
+
 func TestWgSetArgs(t *testing.T) {
 	got := strings.Join(wgSetArgs("/usr/bin/wg", "wgpca", "/d/a.key", "PUB=", "a"), " ")
 	want := "/usr/bin/wg set wgpca listen-port 51820 private-key /d/a.key peer PUB= allowed-ips 10.242.0.2/32 endpoint 10.241.0.2:51820 persistent-keepalive 25"

@@ -93,6 +93,9 @@ func vpncloudArgs(c Contender, name string) []string {
 	if name == "a" {
 		args = append(args, "-c", underlayB+":3210")
 	}
+	if c.Kind == KindPeercloud {
+		args = append(args, c.Extra...)
+	}
 	return args
 }
 

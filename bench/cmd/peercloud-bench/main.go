@@ -37,7 +37,7 @@ func main() {
 // settings are the parsed command line.
 type settings struct {
 	peercloud, wireguardGo, wg, nebula, nebulaCert, vpncloud string
-	ciphers                                                  []string
+	ciphers, variants                                        []string
 	duration                                                 time.Duration
 	streams, pings                                           int
 	smoke, verbose                                           bool
@@ -54,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.StringVar(&s.nebula, "nebula", "", "nebula `binary` to compare with (needs nebula-cert)")
 	fs.StringVar(&s.nebulaCert, "nebula-cert", "", "nebula-cert `tool` (default: beside --nebula, else from PATH)")
 	fs.StringVar(&s.vpncloud, "vpncloud", "", "VpnCloud `binary` to compare with (same flags as peercloud, each cipher)")
+	fs.StringArrayVar(&s.variants, "variant", nil, "also measure peercloud with extra flags, as `NAME=FLAGS` (contender peercloud-CIPHER-NAME), e.g. nooffload='--no-tun-offload --no-udp-gso --no-udp-gro'; repeatable")
 	fs.StringSliceVar(&s.ciphers, "ciphers", bench.Ciphers, "peercloud/VpnCloud `ciphers` to measure: aes128, aes256, chacha20, plain")
 	fs.DurationVar(&s.duration, "duration", 5*time.Second, "length of each iperf3 test")
 	fs.IntVar(&s.streams, "streams", 4, "streams of the parallel TCP test")
@@ -71,7 +72,12 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	}
 	if s.smoke {
 		s.ciphers = []string{"aes128"}
-		s.wireguardGo, s.nebula, s.vpncloud = "", "", ""
+		s.wireguardGo, s.nebula, s.vpncloud, s.variants = "", "", "", nil
+	}
+	for _, v := range s.variants {
+		if _, _, err := bench.ParseVariant(v); err != nil {
+			return nil, err
+		}
 	}
 	if s.nebula != "" && s.nebulaCert == "" {
 		s.nebulaCert = "nebula-cert"
@@ -96,7 +102,12 @@ func (s *settings) options() bench.Options {
 func (s *settings) contenders(peercloudBin string) []bench.Contender {
 	var cs []bench.Contender
 	for _, c := range s.ciphers {
-		cs = append(cs, bench.PeercloudContender(peercloudBin, strings.ToLower(strings.TrimSpace(c))))
+		cipher := strings.ToLower(strings.TrimSpace(c))
+		cs = append(cs, bench.PeercloudContender(peercloudBin, cipher))
+		for _, v := range s.variants {
+			name, flags, _ := bench.ParseVariant(v) // checked in parseFlags
+			cs = append(cs, bench.PeercloudVariant(peercloudBin, cipher, name, flags))
+		}
 	}
 	if s.wireguardGo != "" {
 		cs = append(cs, bench.WireguardGoContender(s.wireguardGo, s.wg))

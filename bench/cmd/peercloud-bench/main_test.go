@@ -60,6 +60,25 @@ func TestFlagsSmoke(t *testing.T) {
 	}
 }
 
+func TestFlagsVariants(t *testing.T) {
+	s, err := parseFlags([]string{"--ciphers", "aes128,chacha20", "--variant", "nooffload=--no-tun-offload --no-udp-gso --no-udp-gro", "--variant", "q2=--tun-queues 2"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := s.contenders("/p")
+	want := []string{"peercloud-aes128", "peercloud-aes128-nooffload", "peercloud-aes128-q2", "peercloud-chacha20", "peercloud-chacha20-nooffload", "peercloud-chacha20-q2"}
+	if got := names(cs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("contenders %v, want %v", got, want)
+	}
+	if got := strings.Join(cs[1].Extra, " "); got != "--no-tun-offload --no-udp-gso --no-udp-gro" || cs[1].Cipher != "aes128" {
+		t.Errorf("variant flags %q cipher %q", got, cs[1].Cipher)
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--variant", "nope"}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "NAME=FLAGS") {
+		t.Errorf("bad variant: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"--no-such-flag"}, &bytes.Buffer{}, &stderr); code != 2 {

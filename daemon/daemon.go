@@ -242,6 +242,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		return err
 	}
 	node.Start(ctx, time.Now())
+	stopBeacons := startBeacons(ctx, cfg.Beacon, node, log)
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	log.Info("vpn started", zap.String("ifname", dev.Name()))
@@ -250,6 +251,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	}
 	hk.Fire(hooks.VPNStarted, nil)
 	runErr := node.Run(ctx, ticker.C)
+	stopBeacons() // before the data plane stops; removes the beacon file
 	log.Info("shutting down")
 	hk.Fire(hooks.VPNShutdown, nil)
 	closeErr := pl.Close()

@@ -134,8 +134,12 @@ func (m *Mapper) Mapping() (Mapping, bool) {
 
 // Close stops the goroutine, waits for it and removes the mapping from the
 // gateway (bounded by a few seconds; a failure is logged, not returned as
-// fatal). It returns the deletion's error, if any.
+// fatal). It returns the deletion's error, if any. A nil Mapper (port
+// forwarding off) closes without doing anything.
 func (m *Mapper) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()

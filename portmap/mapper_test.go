@@ -438,6 +438,10 @@ func TestCloseDuringDiscoveryAndWithoutStart(t *testing.T) {
 		if err := New(Config{Port: 1}).Close(); err != nil {
 			t.Fatal(err)
 		}
+		var off *Mapper
+		if err := off.Close(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 

@@ -37,6 +37,13 @@ func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 			continue
 		}
 		p.classifyIn(b, n, p.snap.Load())
+		if d.inlineBegin(b) {
+			p.openBatch(b)
+			p.deliverBatch(b)
+			d.inlineEnd()
+			continue
+		}
+		d.inflight.Add(1)
 		if d.order.Push(b) != nil {
 			return
 		}
@@ -64,55 +71,66 @@ func (p *Pipeline) routineOpen() {
 func (p *Pipeline) routineWriteToDevice() {
 	defer p.wg.Done()
 	defer close(p.control)
-	d := p.in
+	d := &p.in
 	for {
 		b, ok := d.order.Pop()
 		if !ok {
 			return
 		}
 		<-b.done
-		learning, now, ttl := b.snap.Learning, int64(0), int64(p.cfg.SwitchTimeout/time.Second)
-		if learning {
-			now = p.cfg.Now()
-		}
-		k := 0
-		for i := 0; i < b.n; i++ {
-			s := &b.slots[i]
-			switch s.verdict {
-			case vDeliver:
-				if learning {
-					if src, err := b.snap.srcKey(s.out[1:]); err == nil {
-						p.learned.learn(src, s.peer, now, ttl)
-					}
-				}
-				// Hand the device the packet with devRoom bytes in front
-				// (a vnet header goes there), whatever the framing was.
-				start := cap(s.buf) - cap(s.out) + 1
-				b.bufs[k] = s.buf[start-devRoom : start+len(s.out)-1]
-				p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
-				k++
-			case vControl:
-				p.toControl(s)
-			}
-		}
-		if k > 0 {
-			n, err := p.dev.Write(b.bufs[:k], devRoom)
-			p.Counters.DeviceOut.Add(uint64(n))
-			if err != nil {
-				if !p.isClosed(err) {
-					if p.debugOK() {
-						p.log.Debug("writing to device failed", zap.Error(err))
-					}
-				}
-				p.Counters.DropWriteFailed.Add(uint64(k - n))
-			}
-		}
-		for i := 0; i < k; i++ {
-			b.bufs[i] = nil
-		}
-		b.reset()
-		_ = d.free.Push(b)
+		d.writeMu.Lock()
+		p.deliverBatch(b)
+		d.inflight.Add(-1)
+		d.writeMu.Unlock()
 	}
+}
+
+// deliverBatch writes the data packets of b to the device, hands the rest
+// to the control plane and returns b to the free ring (the device writer's
+// per-batch work; the caller holds in.writeMu).
+func (p *Pipeline) deliverBatch(b *Batch) {
+	d := &p.in
+	learning, now, ttl := b.snap.Learning, int64(0), int64(p.cfg.SwitchTimeout/time.Second)
+	if learning {
+		now = p.cfg.Now()
+	}
+	k := 0
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		switch s.verdict {
+		case vDeliver:
+			if learning {
+				if src, err := b.snap.srcKey(s.out[1:]); err == nil {
+					p.learned.learn(src, s.peer, now, ttl)
+				}
+			}
+			// Hand the device the packet with devRoom bytes in front
+			// (a vnet header goes there), whatever the framing was.
+			start := cap(s.buf) - cap(s.out) + 1
+			b.bufs[k] = s.buf[start-devRoom : start+len(s.out)-1]
+			p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
+			k++
+		case vControl:
+			p.toControl(s)
+		}
+	}
+	if k > 0 {
+		n, err := p.dev.Write(b.bufs[:k], devRoom)
+		p.Counters.DeviceOut.Add(uint64(n))
+		if err != nil {
+			if !p.isClosed(err) {
+				if p.debugOK() {
+					p.log.Debug("writing to device failed", zap.Error(err))
+				}
+			}
+			p.Counters.DropWriteFailed.Add(uint64(k - n))
+		}
+	}
+	for i := 0; i < k; i++ {
+		b.bufs[i] = nil
+	}
+	b.reset()
+	_ = d.free.Push(b) // fails only at shutdown: the batch is dropped
 }
 
 // classifyIn finds the sending peer of each of the n datagrams just read

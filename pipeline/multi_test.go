@@ -44,8 +44,19 @@ func flowPacket(f, seq int) []byte {
 
 // TestSeveralQueuesAndShards runs started pipelines: A reads from two
 // device queues and sends to B's first shard, C sends to B's second shard;
-// B reads both shards. Every packet arrives once, each flow in order.
+// B reads both shards. Every packet arrives once, each flow in order, with
+// small batches processed inline by the readers always, never, or mixed
+// with handed-on ones.
 func TestSeveralQueuesAndShards(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		inlineMax int
+	}{{"never inline", -1}, {"mixed", 2}, {"inline when idle", 8}} {
+		t.Run(tc.name, func(t *testing.T) { testQueuesAndShards(t, tc.inlineMax) })
+	}
+}
+
+func testQueuesAndShards(t *testing.T, inlineMax int) {
 	network := udptest.NewNetwork()
 	addrB1 := netip.MustParseAddrPort("192.0.2.2:3211")
 	addrC := netip.MustParseAddrPort("192.0.2.3:3210")
@@ -59,7 +70,7 @@ func TestSeveralQueuesAndShards(t *testing.T) {
 	connA, connB0, connB1, connC := listen(addrA), listen(addrB), listen(addrB1), listen(addrC)
 	devA0, devA1 := tuntest.NewChannelTUN("a0", tunio.TUN, 1400), tuntest.NewChannelTUN("a1", tunio.TUN, 1400)
 	devB, devC := tuntest.NewChannelTUN("b", tunio.TUN, 1400), tuntest.NewChannelTUN("c", tunio.TUN, 1400)
-	cfg := Config{Workers: 3, Batches: 4, BatchSize: 8}
+	cfg := Config{Workers: 3, Batches: 4, BatchSize: 8, InlineMax: inlineMax}
 	a := NewMulti(cfg, []tunio.Device{devA0, devA1}, []udpio.Conn{connA}, nil)
 	b := NewMulti(cfg, []tunio.Device{devB}, []udpio.Conn{connB0, connB1}, nil)
 	c := New(cfg, devC, connC, nil)
@@ -124,6 +135,16 @@ func TestSeveralQueuesAndShards(t *testing.T) {
 	if in := b.Counters.NetIn.Load(); in != perFlow*uint64(len(devs)) {
 		t.Errorf("B read %d datagrams, want %d", in, perFlow*len(devs))
 	}
+	inlined := a.out.inlined.Load() + b.in.inlined.Load() + c.out.inlined.Load()
+	t.Logf("batches processed inline: %d", inlined)
+	if inlineMax < 0 && inlined != 0 {
+		t.Errorf("%d batches processed inline with InlineMax %d", inlined, inlineMax)
+	}
+	// With InlineMax >= BatchSize at least each pipeline's first batch
+	// goes inline (nothing is pending yet).
+	if inlineMax >= cfg.BatchSize && inlined == 0 {
+		t.Errorf("no batch processed inline with InlineMax %d", inlineMax)
+	}
 	if peerC.Stats.InPackets.Load() != perFlow || peerA.Stats.InPackets.Load() != 3*perFlow {
 		t.Errorf("B got %d from A (want %d), %d from C (want %d)", peerA.Stats.InPackets.Load(), 3*perFlow, peerC.Stats.InPackets.Load(), perFlow)
 	}
@@ -173,5 +194,42 @@ func TestCloseStopsEveryReader(t *testing.T) {
 	}
 	if _, ok := <-p.Control(); ok {
 		t.Fatal("control channel still open")
+	}
+}
+
+// TestInlineOnlyWhenNothingPending checks the conditions of the readers'
+// inline path: a small batch, no batch pending, the write lock free.
+func TestInlineOnlyWhenNothingPending(t *testing.T) {
+	d := newDirection(Config{Batches: 2, BatchSize: 8, InlineMax: 4}, 2048, 1)
+	b := newBatch(8, 2048)
+	b.n = 4
+	if !d.inlineBegin(b) {
+		t.Fatal("a small batch with nothing pending was not inlined")
+	}
+	// The lock is held until inlineEnd: nobody else inlines meanwhile.
+	if d.inlineBegin(b) {
+		t.Fatal("inlined while another inline batch held the write lock")
+	}
+	d.inlineEnd()
+	if d.inlined.Load() != 1 {
+		t.Fatalf("inlined = %d, want 1", d.inlined.Load())
+	}
+	b.n = 5
+	if d.inlineBegin(b) {
+		t.Fatal("a batch above InlineMax was inlined")
+	}
+	b.n = 1
+	d.inflight.Add(1)
+	if d.inlineBegin(b) {
+		t.Fatal("inlined while an earlier batch was pending")
+	}
+	d.inflight.Add(-1)
+	if !d.inlineBegin(b) {
+		t.Fatal("not inlined once nothing was pending")
+	}
+	d.inlineEnd()
+	never := newDirection((&Config{InlineMax: -1}).withDefaults(), 2048, 1)
+	if never.inlineBegin(b) {
+		t.Fatal("inlined with InlineMax < 0")
 	}
 }

@@ -34,6 +34,13 @@ func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 			continue
 		}
 		p.classifyOut(b, n, p.snap.Load())
+		if d.inlineBegin(b) {
+			p.sealBatch(b)
+			p.sendBatch(b)
+			d.inlineEnd()
+			continue
+		}
+		d.inflight.Add(1)
 		if d.order.Push(b) != nil {
 			return
 		}
@@ -57,45 +64,55 @@ func (p *Pipeline) routineSeal() {
 // routineWriteToNet sends sealed batches in the order they were read.
 func (p *Pipeline) routineWriteToNet() {
 	defer p.wg.Done()
-	d := p.out
+	d := &p.out
 	for {
 		b, ok := d.order.Pop()
 		if !ok {
 			return
 		}
 		<-b.done
-		k := 0
-		for i := 0; i < b.n; i++ {
-			s := &b.slots[i]
-			if s.verdict != vSend {
-				continue
-			}
-			b.msgs[k].Buf, b.msgs[k].N, b.msgs[k].Addr = s.out, len(s.out), s.addr
-			s.peer.Stats.OutPackets.Add(1)
-			s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
-			p.Counters.NetOutBytes.Add(uint64(len(s.out)))
-			k++
-		}
-		for sent := 0; sent < k; {
-			n, err := p.conn.WriteBatch(b.msgs[sent:k])
-			if err != nil {
-				if !p.isClosed(err) {
-					if p.debugOK() {
-						p.log.Debug("sending to network failed", zap.Error(err))
-					}
-				}
-				p.Counters.DropWriteFailed.Add(uint64(k - sent))
-				break
-			}
-			sent += n
-			p.Counters.NetOut.Add(uint64(n))
-		}
-		for i := 0; i < k; i++ {
-			b.msgs[i].Buf = nil
-		}
-		b.reset()
-		_ = d.free.Push(b)
+		d.writeMu.Lock()
+		p.sendBatch(b)
+		d.inflight.Add(-1)
+		d.writeMu.Unlock()
 	}
+}
+
+// sendBatch sends the sealed packets of b and returns b to the free ring
+// (the net writer's per-batch work; the caller holds out.writeMu).
+func (p *Pipeline) sendBatch(b *Batch) {
+	d := &p.out
+	k := 0
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		if s.verdict != vSend {
+			continue
+		}
+		b.msgs[k].Buf, b.msgs[k].N, b.msgs[k].Addr = s.out, len(s.out), s.addr
+		s.peer.Stats.OutPackets.Add(1)
+		s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
+		p.Counters.NetOutBytes.Add(uint64(len(s.out)))
+		k++
+	}
+	for sent := 0; sent < k; {
+		n, err := p.conn.WriteBatch(b.msgs[sent:k])
+		if err != nil {
+			if !p.isClosed(err) {
+				if p.debugOK() {
+					p.log.Debug("sending to network failed", zap.Error(err))
+				}
+			}
+			p.Counters.DropWriteFailed.Add(uint64(k - sent))
+			break
+		}
+		sent += n
+		p.Counters.NetOut.Add(uint64(n))
+	}
+	for i := 0; i < k; i++ {
+		b.msgs[i].Buf = nil
+	}
+	b.reset()
+	_ = d.free.Push(b) // fails only at shutdown: the batch is dropped
 }
 
 // classifyOut finds the peer of each of the n packets just read into b

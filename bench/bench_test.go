@@ -161,6 +161,7 @@ func TestCleanVersion(t *testing.T) {
 		{KindWireguardGo, "wireguard-go v0.0.20220316\n\nUserspace WireGuard daemon", "wireguard-go v0.0.20220316"},
 		{KindVpncloud, "VpnCloud v2.3.0, protocol version 1", "VpnCloud v2.3.0, protocol version 1"},
 		{KindNebula, "", ""},
+		{KindNebula, "Version: (devel)\n", "nebula (devel)"},
 		{KindNebula, strings.Repeat("x", 100), "nebula " + strings.Repeat("x", 53)},
 	} {
 		if got := cleanVersion(c.k, c.in); got != c.out {

@@ -85,8 +85,10 @@ func versionOf(ctx context.Context, c Contender) string {
 // goes.
 func cleanVersion(k Kind, out string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
-	line, _, _ = strings.Cut(line, " (")
+	// "Version:" first, so that a source build's "Version: (devel)" keeps
+	// its "(devel)".
 	line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Version:"))
+	line, _, _ = strings.Cut(line, " (")
 	if line != "" && !strings.Contains(strings.ToLower(line), string(k)) {
 		line = string(k) + " " + line
 	}

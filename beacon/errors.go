@@ -24,4 +24,6 @@ var (
 	ErrNotFound = errors.New("beacon: no beacon in the text")
 	// ErrCommand: a beacon command failed (non-zero exit, killed, timeout).
 	ErrCommand = errors.New("beacon: command failed")
+	// ErrConfig: a ServiceConfig lacks a callback its targets need.
+	ErrConfig = errors.New("beacon: invalid service configuration")
 )

@@ -79,10 +79,10 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, codec: New(cfg.Password), store: ParseTarget(cfg.Store), load: ParseTarget(cfg.Load)}
 	if !s.store.IsZero() && cfg.OwnAddrs == nil {
-		return nil, errors.New("beacon.NewService: Store without OwnAddrs")
+		return nil, fmt.Errorf("beacon.NewService: Store without OwnAddrs: %w", ErrConfig)
 	}
 	if !s.load.IsZero() && cfg.Connect == nil {
-		return nil, errors.New("beacon.NewService: Load without Connect")
+		return nil, fmt.Errorf("beacon.NewService: Load without Connect: %w", ErrConfig)
 	}
 	return s, nil
 }

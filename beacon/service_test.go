@@ -44,10 +44,10 @@ func TestPick(t *testing.T) {
 }
 
 func TestNewServiceNeedsCallbacks(t *testing.T) {
-	if _, err := NewService(ServiceConfig{Store: "/x"}); err == nil {
+	if _, err := NewService(ServiceConfig{Store: "/x"}); !errors.Is(err, ErrConfig) {
 		t.Error("Store without OwnAddrs accepted")
 	}
-	if _, err := NewService(ServiceConfig{Load: "|cat"}); err == nil {
+	if _, err := NewService(ServiceConfig{Load: "|cat"}); !errors.Is(err, ErrConfig) {
 		t.Error("Load without Connect accepted")
 	}
 	if _, err := NewService(ServiceConfig{}); err != nil {

@@ -361,3 +361,41 @@ func TestNoRoutesFlag(t *testing.T) {
 		t.Fatalf("--no-routes: a route for %s through pca0 was installed", claim)
 	}
 }
+
+// TestIPv6OnlyUnderlay runs the tunnel over an underlay with no IPv4 at all
+// (VpnCloud fails on such hosts: its issue #309): the nodes reach each other
+// only by IPv6 addresses, the tunnel carries IPv4.
+func TestIPv6OnlyUnderlay(t *testing.T) {
+	s := newSite(t)
+	v6 := func(name string) string {
+		return fmt.Sprintf("fd00:%x::%d", s.n%250+1, map[string]int{"a": 1, "b": 2}[name])
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := s.topo.Exec(name, "ip", "-4", "addr", "flush", "dev", "veth0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.topo.Exec(name, "ip", "addr", "add", v6(name)+"/64", "dev", "veth0", "nodad"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.start("b", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--no-port-forwarding", "--password", "v6only")
+	s.start("a", "--ip", s.tunnel("a")+"/24", "-l", "3210", "-c", "["+v6("b")+"]:3210", "--no-port-forwarding", "--password", "v6only")
+	s.mustPingBothWays(15 * time.Second)
+	if out, _ := s.topo.Output(context.Background(), "a", "ip", "-4", "addr", "show", "dev", "veth0"); strings.Contains(out, "inet ") {
+		t.Fatalf("the underlay still has IPv4: %s", out)
+	}
+}
+
+// TestIPv4OnlyHost runs both nodes in namespaces with IPv6 switched off
+// (net.ipv6.conf.all.disable_ipv6=1; VpnCloud's issue #300 is a kernel
+// without IPv6 at all, whose socket fallback udpio's tests simulate).
+func TestIPv4OnlyHost(t *testing.T) {
+	s := newSite(t)
+	for _, name := range []string{"a", "b"} {
+		if err := s.topo.Exec(name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.startPair("--password", "v4only")
+	s.mustPingBothWays(15 * time.Second)
+}

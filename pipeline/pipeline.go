@@ -41,7 +41,9 @@ type ControlPacket struct {
 type Config struct {
 	// BatchSize is the number of packets per batch (default 64).
 	BatchSize int
-	// Batches is the number of batches per direction (default 16).
+	// Batches is the number of batches per direction (default 8: enough
+	// for a reader, the crypto workers and the writer to overlap on a few
+	// cores; more only queues more packets, adding latency under load).
 	Batches int
 	// Workers is the number of crypto workers per direction
 	// (default GOMAXPROCS).
@@ -72,7 +74,7 @@ func (c *Config) withDefaults() Config {
 		d.BatchSize = 64
 	}
 	if d.Batches <= 0 {
-		d.Batches = 16
+		d.Batches = 8
 	}
 	if d.Workers <= 0 {
 		d.Workers = runtime.GOMAXPROCS(0)

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/huin/goupnp"
 	"github.com/huin/goupnp/dcps/internetgateway2"
+	"github.com/huin/goupnp/httpu"
 	"github.com/huin/goupnp/soap"
+	"github.com/huin/goupnp/ssdp"
 )
 
 // Gateway is one internet gateway's port-mapping service. A Mapper calls it
@@ -143,11 +147,11 @@ func (g *upnpGateway) String() string {
 // newUPnPGateway wraps a goupnp client and works out the local address:
 // the one discovery saw the gateway from, else the source address the
 // kernel picks toward the control URL's host (a UDP connect sends nothing).
-func newUPnPGateway(c upnpClient, kind string) (*upnpGateway, error) {
-	sc := c.GetServiceClient()
-	if ip, ok := netip.AddrFromSlice(sc.LocalAddr()); ok && !ip.Unmap().IsUnspecified() {
-		return &upnpGateway{c: c, kind: kind, local: ip.Unmap()}, nil
+func newUPnPGateway(c upnpClient, kind string, local netip.Addr) (*upnpGateway, error) {
+	if local.IsValid() && !local.IsUnspecified() {
+		return &upnpGateway{c: c, kind: kind, local: local}, nil
 	}
+	sc := c.GetServiceClient()
 	u := sc.SOAPClient.EndpointURL
 	port := u.Port()
 	if port == "" {
@@ -193,13 +197,20 @@ func shortKind(urn string) string {
 	return strings.TrimPrefix(urn, "urn:schemas-upnp-org:service:")
 }
 
+// localClient is a client and the local address its device answered on
+// (invalid when unknown).
+type localClient struct {
+	c     upnpClient
+	local netip.Addr
+}
+
 // pick returns the first client, in order of preference, that works as a
 // Gateway.
-func pick(found [][]upnpClient) (Gateway, error) {
+func pick(found [][]localClient) (Gateway, error) {
 	var errs []error
 	for i, clients := range found {
-		for _, c := range clients {
-			g, err := newUPnPGateway(c, shortKind(serviceKinds[i]))
+		for _, lc := range clients {
+			g, err := newUPnPGateway(lc.c, shortKind(serviceKinds[i]), lc.local)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -211,30 +222,125 @@ func pick(found [][]upnpClient) (Gateway, error) {
 }
 
 // Discover searches the networks this host is on for an internet gateway
-// with SSDP (all three service types at once) and returns the preferred
-// one. The search itself lasts two seconds (goupnp's fixed window);
-// fetching a found device's description is bounded by ctx and three
-// seconds. With no gateway present it fails with ErrNoGateway.
-func Discover(ctx context.Context) (Gateway, error) {
-	found := make([][]upnpClient, len(serviceKinds))
+// and returns the preferred one; it is DiscoverExcept with no exclusions.
+func Discover(ctx context.Context) (Gateway, error) { return discover(ctx, nil) }
+
+// DiscoverExcept returns a discovery that leaves out the named interfaces:
+// the node's own TUN/TAP device, so that no search goes into the tunnel
+// and no router at another site answers through it.
+//
+// The search sends SSDP M-SEARCH requests for the three service types at
+// once from every IPv4 address of every up, multicast-capable,
+// non-loopback interface, and waits searchWindow for answers; fetching a
+// found device's description is bounded by ctx and three seconds. With no
+// gateway present it fails with ErrNoGateway.
+func DiscoverExcept(exclude ...string) func(context.Context) (Gateway, error) {
+	return func(ctx context.Context) (Gateway, error) { return discover(ctx, exclude) }
+}
+
+// searchWindow is how long discovery waits for SSDP answers (goupnp's
+// own discovery waits as long).
+const searchWindow = 2 * time.Second
+
+func discover(ctx context.Context, exclude []string) (Gateway, error) {
+	addrs, err := searchAddrs(exclude)
+	if err != nil {
+		return nil, fmt.Errorf("portmap.Discover: %w", err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("portmap.Discover: no interface to search from: %w", ErrNoGateway)
+	}
+	sctx, cancel := context.WithTimeout(ctx, searchWindow)
+	defer cancel()
+	answers := make([][]*http.Response, len(serviceKinds))
 	errs := make([]error, len(serviceKinds))
 	var wg sync.WaitGroup
 	for i, kind := range serviceKinds {
-		wg.Go(func() {
-			generic, _, err := goupnp.NewServiceClientsCtx(ctx, kind)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			found[i] = wrapClients(kind, generic)
-		})
+		wg.Go(func() { answers[i], errs[i] = search(sctx, addrs, kind) })
 	}
 	wg.Wait()
+	// Each answer names a device description; fetch each once.
+	roots := map[string]*goupnp.RootDevice{}
+	found := make([][]localClient, len(serviceKinds))
+	for i, kind := range serviceKinds {
+		for _, resp := range answers[i] {
+			loc, err := resp.Location()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			root, seen := roots[loc.String()]
+			if !seen {
+				root, err = goupnp.DeviceByURLCtx(ctx, loc)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				roots[loc.String()] = root
+			}
+			if root == nil {
+				continue
+			}
+			generic, err := goupnp.NewServiceClientsFromRootDevice(root, loc, kind)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			local, _ := netip.ParseAddr(resp.Header.Get(httpu.LocalAddressHeader))
+			for _, c := range wrapClients(kind, generic) {
+				found[i] = append(found[i], localClient{c, local.Unmap()})
+			}
+		}
+	}
 	g, err := pick(found)
 	if err != nil {
 		return nil, fmt.Errorf("portmap.Discover: %w", errors.Join(append([]error{err}, errs...)...))
 	}
 	return g, nil
+}
+
+// searchAddrs lists the IPv4 addresses to search from: those of up,
+// multicast-capable, non-loopback interfaces not named in exclude.
+func searchAddrs(exclude []string) ([]netip.Addr, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	var out []netip.Addr
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagMulticast == 0 || ifc.Flags&net.FlagLoopback != 0 || slices.Contains(exclude, ifc.Name) {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
+					out = append(out, ip.Unmap())
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// search sends one service type's M-SEARCH from every address (a socket
+// each) and collects the answers until ctx ends.
+func search(ctx context.Context, addrs []netip.Addr, kind string) ([]*http.Response, error) {
+	clients := make([]httpu.ClientInterfaceCtx, 0, len(addrs))
+	for _, a := range addrs {
+		c, err := httpu.NewHTTPUClientAddr(a.String())
+		if err != nil {
+			continue // an address that went away
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	if len(clients) == 0 {
+		return nil, ErrNoGateway
+	}
+	return ssdp.RawSearch(ctx, httpu.NewMultiClientCtx(clients), kind, 2)
 }
 
 // GatewayAt uses the gateway whose device description is at loc (as an
@@ -244,11 +350,13 @@ func GatewayAt(ctx context.Context, loc *url.URL) (Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portmap.GatewayAt %s: %w: %w", loc, ErrNoGateway, err)
 	}
-	found := make([][]upnpClient, len(serviceKinds))
+	found := make([][]localClient, len(serviceKinds))
 	for i, kind := range serviceKinds {
 		generic, err := goupnp.NewServiceClientsFromRootDevice(root, loc, kind)
 		if err == nil {
-			found[i] = wrapClients(kind, generic)
+			for _, c := range wrapClients(kind, generic) {
+				found[i] = append(found[i], localClient{c: c})
+			}
 		}
 	}
 	g, err := pick(found)

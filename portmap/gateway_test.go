@@ -3,10 +3,12 @@ package portmap
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +178,44 @@ func TestClassify(t *testing.T) {
 	plain := errors.New("boom")
 	if err := classify("op", plain); !errors.Is(err, plain) || err.Error() != "op: boom" {
 		t.Errorf("classify = %v", err)
+	}
+}
+
+func TestSearchAddrsLeaveOutExcludedAndLoopback(t *testing.T) {
+	all, err := searchAddrs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all {
+		if a.IsLoopback() || !a.Is4() {
+			t.Errorf("search address %v: want IPv4 addresses of non-loopback interfaces only", a)
+		}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(ifaces))
+	for _, ifc := range ifaces {
+		names = append(names, ifc.Name)
+		addrs, _ := ifc.Addrs()
+		rest, err := searchAddrs([]string{ifc.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				ip, _ := netip.AddrFromSlice(ipn.IP)
+				if slices.Contains(rest, ip.Unmap()) && !slices.Contains(all, ip.Unmap()) {
+					t.Errorf("%v of %s appeared only when %s was excluded", ip, ifc.Name, ifc.Name)
+				}
+				if slices.Contains(rest, ip.Unmap()) {
+					t.Errorf("%v of excluded interface %s is still searched from", ip, ifc.Name)
+				}
+			}
+		}
+	}
+	if none, _ := searchAddrs(names); len(none) != 0 {
+		t.Errorf("every interface excluded, still searching from %v", none)
 	}
 }

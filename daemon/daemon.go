@@ -242,7 +242,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		return err
 	}
 	// UPnP port forwarding in the background; never stops the daemon.
-	portMap := startPortMapping(ctx, cfg.PortForwarding, conn.LocalAddr(), node, nil, log.Named("portmap"))
+	portMap := startPortMapping(ctx, cfg.PortForwarding, conn.LocalAddr(), dev.Name(), node, log.Named("portmap"))
 	node.Start(ctx, time.Now())
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()

@@ -15,10 +15,17 @@ import (
 // publishes the mapping's external and internal addresses as the node's
 // own addresses, so peers learn them from node info. It returns nil when
 // port forwarding is off; otherwise the caller closes the Mapper after the
-// node stops, which removes the mapping. discover nil means the SSDP
-// search; a network without a gateway costs one log line after about two
-// seconds and nothing else.
-func startPortMapping(ctx context.Context, on bool, local netip.AddrPort, node *control.Node,
+// node stops, which removes the mapping. The SSDP search leaves out the
+// node's own device ifname (nothing is searched through the tunnel); a
+// network without a gateway costs one log line after about two seconds and
+// nothing else.
+func startPortMapping(ctx context.Context, on bool, local netip.AddrPort, ifname string, node *control.Node, log *zap.Logger) *portmap.Mapper {
+	return startPortMappingWith(ctx, on, local, node, portmap.DiscoverExcept(ifname), log)
+}
+
+// startPortMappingWith is startPortMapping with the gateway discovery
+// given (tests pass a fake).
+func startPortMappingWith(ctx context.Context, on bool, local netip.AddrPort, node *control.Node,
 	discover func(context.Context) (portmap.Gateway, error), log *zap.Logger) *portmap.Mapper {
 	if !on {
 		return nil

@@ -244,6 +244,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	// UPnP port forwarding in the background; never stops the daemon.
 	portMap := startPortMapping(ctx, cfg.PortForwarding, conn.LocalAddr(), dev.Name(), node, log.Named("portmap"))
 	node.Start(ctx, time.Now())
+	stopBeacons := startBeacons(ctx, cfg.Beacon, node, log)
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	log.Info("vpn started", zap.String("ifname", dev.Name()))
@@ -252,6 +253,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	}
 	hk.Fire(hooks.VPNStarted, nil)
 	runErr := node.Run(ctx, ticker.C)
+	stopBeacons() // before the data plane stops; removes the beacon file
 	log.Info("shutting down")
 	hk.Fire(hooks.VPNShutdown, nil)
 	portMap.Close() // removes the mapping from the router

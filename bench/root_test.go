@@ -64,6 +64,7 @@ func processesRunning(needle string) []string {
 
 func TestRootSmokeEndToEnd(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.Exclusive(t, "bench-harness") // same addresses as the other package's harness tests
 	defer goleak.VerifyNone(t)
 	bin := buildPeercloud(t)
 	opts := SmokeOptions()
@@ -131,6 +132,7 @@ func TestRootSmokeEndToEnd(t *testing.T) {
 
 func TestRootInterruptedRunCleansUp(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.Exclusive(t, "bench-harness") // same addresses as the other package's harness tests
 	defer goleak.VerifyNone(t)
 	bin := buildPeercloud(t)
 	opts := SmokeOptions()

@@ -121,6 +121,7 @@ func TestUnknownBaselineFailsBeforeMeasuring(t *testing.T) {
 // leaves no namespace behind.
 func TestRootInterruptedCommand(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.Exclusive(t, "bench-harness") // same addresses as the other package's harness tests
 	dir := t.TempDir()
 	cmdBin := filepath.Join(dir, "peercloud-bench")
 	if out, err := exec.Command("go", "build", "-o", cmdBin, ".").CombinedOutput(); err != nil {

@@ -17,38 +17,14 @@ import (
 // the device writer.
 func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 	defer p.wg.Done()
-	d := &p.in
-	defer d.readerDone()
-	for {
-		b, ok := d.free.Pop()
-		if !ok {
-			return
-		}
+	read := func(b *Batch) (int, error) {
 		for i := range b.slots {
 			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
 		}
-		n, err := conn.ReadBatch(b.msgs)
-		if err != nil {
-			if p.isClosed(err) {
-				return
-			}
-			p.log.Warn("reading from network failed", zap.Error(err))
-			_ = d.free.Push(b)
-			continue
-		}
-		p.classifyIn(b, n, p.snap.Load())
-		if d.inlineBegin(b) {
-			p.openBatch(b)
-			p.deliverBatch(b)
-			d.inlineEnd()
-			continue
-		}
-		d.inflight.Add(1)
-		if d.order.Push(b) != nil {
-			return
-		}
-		_ = d.work.Push(b) // cannot fail: work closes after the last reader
+		return conn.ReadBatch(b.msgs)
 	}
+	classify := func(b *Batch, n int) { p.classifyIn(b, n, p.snap.Load()) }
+	p.readLoop(&p.in, "network", read, classify, p.openBatch, p.deliverBatch)
 }
 
 // routineOpen authenticates and decrypts the datagrams of inbound batches in

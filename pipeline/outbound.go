@@ -14,38 +14,14 @@ import (
 // net writer.
 func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 	defer p.wg.Done()
-	d := &p.out
-	defer d.readerDone()
-	for {
-		b, ok := d.free.Pop()
-		if !ok {
-			return
-		}
+	read := func(b *Batch) (int, error) {
 		for i := range b.slots {
 			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-aead.TagLen]
 		}
-		n, err := dev.Read(b.bufs, b.sizes, headroom)
-		if err != nil {
-			if p.isClosed(err) {
-				return
-			}
-			p.log.Warn("reading from device failed", zap.Error(err))
-			_ = d.free.Push(b)
-			continue
-		}
-		p.classifyOut(b, n, p.snap.Load())
-		if d.inlineBegin(b) {
-			p.sealBatch(b)
-			p.sendBatch(b)
-			d.inlineEnd()
-			continue
-		}
-		d.inflight.Add(1)
-		if d.order.Push(b) != nil {
-			return
-		}
-		_ = d.work.Push(b) // cannot fail: work closes after the last reader
+		return dev.Read(b.bufs, b.sizes, headroom)
 	}
+	classify := func(b *Batch, n int) { p.classifyOut(b, n, p.snap.Load()) }
+	p.readLoop(&p.out, "device", read, classify, p.sealBatch, p.sendBatch)
 }
 
 // routineSeal seals the packets of outbound batches in place.

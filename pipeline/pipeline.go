@@ -349,3 +349,41 @@ func (p *Pipeline) debugOK() bool {
 }
 
 var _ = wire.TypeData
+
+// readLoop is the reader stage of direction d, shared by the device and the
+// network readers: take an empty batch, read into it, classify it, then
+// either finish it right here (crypto and write, when the batch is small
+// and nothing read earlier is still pending) or hand it to the crypto
+// workers and, in read order, to the writer. It returns when reading
+// reports the pipeline closed or the rings close.
+func (p *Pipeline) readLoop(d *direction, what string, read func(*Batch) (int, error),
+	classify func(*Batch, int), crypto, write func(*Batch)) {
+	defer d.readerDone()
+	for {
+		b, ok := d.free.Pop()
+		if !ok {
+			return
+		}
+		n, err := read(b)
+		if err != nil {
+			if p.isClosed(err) {
+				return
+			}
+			p.log.Warn("reading failed", zap.String("from", what), zap.Error(err))
+			_ = d.free.Push(b)
+			continue
+		}
+		classify(b, n)
+		if d.inlineBegin(b) {
+			crypto(b)
+			write(b)
+			d.inlineEnd()
+			continue
+		}
+		d.inflight.Add(1)
+		if d.order.Push(b) != nil {
+			return
+		}
+		_ = d.work.Push(b) // cannot fail: work closes after the last reader
+	}
+}

@@ -255,21 +255,32 @@ func scalar(n *yaml.Node, key, want string) (string, error) {
 	return n.Value, nil
 }
 
-func strField(p func(*Config) *string) decoder {
+// scalarField decodes a scalar with parse (want names the expected kind in
+// type errors) and stores it through p when the file is merged. A parse
+// error becomes a *Error naming the key and line.
+func scalarField[T any](want string, parse func(string) (T, error), p func(*Config) *T) decoder {
 	return func(f *File, n *yaml.Node, key string) error {
 		if isNull(n) {
 			return nil
 		}
-		s, err := scalar(n, key, "a string")
+		s, err := scalar(n, key, want)
 		if err != nil {
 			return err
 		}
+		v, err := parse(s)
+		if err != nil {
+			return &Error{Key: key, Line: n.Line, Msg: trimSentinel(err), Err: sentinelOf(err)}
+		}
 		f.add(key, n.Line, func(c *Config, o origin) {
-			*p(c) = s
+			*p(c) = v
 			c.setOrigin(key, o)
 		})
 		return nil
 	}
+}
+
+func strField(p func(*Config) *string) decoder {
+	return scalarField("a string", func(s string) (string, error) { return s, nil }, p)
 }
 
 func enumField(set func(*Config, string) error) decoder {
@@ -293,28 +304,18 @@ func enumField(set func(*Config, string) error) decoder {
 }
 
 func boolField(p func(*Config) *bool) decoder {
-	return func(f *File, n *yaml.Node, key string) error {
-		if isNull(n) {
-			return nil
-		}
-		s, err := scalar(n, key, "true or false")
-		if err != nil {
-			return err
-		}
-		var b bool
-		switch strings.ToLower(s) {
-		case "true", "yes", "on":
-			b = true
-		case "false", "no", "off":
-		default:
-			return &Error{Key: key, Line: n.Line, Msg: fmt.Sprintf("%q is not true or false", s), Err: ErrWrongType}
-		}
-		f.add(key, n.Line, func(c *Config, o origin) {
-			*p(c) = b
-			c.setOrigin(key, o)
-		})
-		return nil
+	return scalarField("true or false", parseBool, p)
+}
+
+// parseBool accepts YAML 1.1's spellings of a boolean, as VpnCloud's serde.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off":
+		return false, nil
 	}
+	return false, fmt.Errorf("%q is not true or false: %w", s, ErrWrongType)
 }
 
 // ParseCount parses a whole number from 1 to max (a queue or shard count).
@@ -330,24 +331,7 @@ func ParseCount(s string, max int) (int, error) {
 }
 
 func countField(max int, p func(*Config) *int) decoder {
-	return func(f *File, n *yaml.Node, key string) error {
-		if isNull(n) {
-			return nil
-		}
-		s, err := scalar(n, key, "a whole number")
-		if err != nil {
-			return err
-		}
-		v, err := ParseCount(s, max)
-		if err != nil {
-			return &Error{Key: key, Line: n.Line, Msg: trimSentinel(err), Err: sentinelOf(err)}
-		}
-		f.add(key, n.Line, func(c *Config, o origin) {
-			*p(c) = v
-			c.setOrigin(key, o)
-		})
-		return nil
-	}
+	return scalarField("a whole number", func(s string) (int, error) { return ParseCount(s, max) }, p)
 }
 
 // ParseSeconds parses a whole number of seconds no larger than max, as
@@ -364,24 +348,7 @@ func ParseSeconds(s string, max uint64) (time.Duration, error) {
 }
 
 func secondsField(max uint64, p func(*Config) *time.Duration) decoder {
-	return func(f *File, n *yaml.Node, key string) error {
-		if isNull(n) {
-			return nil
-		}
-		s, err := scalar(n, key, "a number of seconds")
-		if err != nil {
-			return err
-		}
-		d, err := ParseSeconds(s, max)
-		if err != nil {
-			return &Error{Key: key, Line: n.Line, Msg: trimSentinel(err), Err: sentinelOf(err)}
-		}
-		f.add(key, n.Line, func(c *Config, o origin) {
-			*p(c) = d
-			c.setOrigin(key, o)
-		})
-		return nil
-	}
+	return scalarField("a number of seconds", func(s string) (time.Duration, error) { return ParseSeconds(s, max) }, p)
 }
 
 // listField decodes a list of strings. Items are appended to the Config's

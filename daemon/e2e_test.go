@@ -399,3 +399,30 @@ func TestIPv4OnlyHost(t *testing.T) {
 	s.startPair("--password", "v4only")
 	s.mustPingBothWays(15 * time.Second)
 }
+
+// TestIfupIfdown: the --ifup command runs once the device is configured and
+// --ifdown when the daemon stops, both with IFNAME set, as in VpnCloud.
+func TestIfupIfdown(t *testing.T) {
+	s := newSite(t)
+	out := filepath.Join(t.TempDir(), "ifupdown.log")
+	s.start("b", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--no-port-forwarding", "--password", "ifupdown",
+		"--ifup", "echo up $IFNAME $(ip -o -4 addr show dev $IFNAME | wc -l) >> "+out,
+		"--ifdown", "echo down $IFNAME >> "+out)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), "up pcb0 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ifup did not run with IFNAME on a configured device: %q", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.stop("b"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "down pcb0") {
+		t.Fatalf("ifdown did not run with IFNAME: %q", b)
+	}
+}

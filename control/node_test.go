@@ -51,6 +51,8 @@ type nodeOpts struct {
 	tap, learning, flood bool
 	// events receives the node's events when set.
 	events chan Event
+	// resolve replaces the name resolver when set.
+	resolve Resolver
 }
 
 func startNode(t *testing.T, network *udptest.Network, addr string, now time.Time, o nodeOpts) *testNode {
@@ -84,6 +86,7 @@ func startNode(t *testing.T, network *udptest.Network, addr string, now time.Tim
 	node, err := New(Config{
 		Handshake:  hc,
 		Peers:      o.peers,
+		Resolve:    o.resolve,
 		Claims:     claims,
 		ListenAddr: ap,
 		TAP:        o.tap,

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +42,19 @@ const (
 	// entry behind and cannot push the router's own mappings off their
 	// port.
 	natMasqueradeFirewall
-	// natSymmetric is `masquerade fully-random`: every destination gets
-	// its own random source port.
+	// natSymmetric is `masquerade fully-random` (every destination gets
+	// its own random source port) with natMasqueradeFirewall's input
+	// firewall: it differs from that kind only in how it picks ports.
 	natSymmetric
+	// natPortForward is plain masquerade plus a static port forwarding
+	// (DNAT) of UDP port 3210 on the WAN side to the LAN host, as a user
+	// sets it up by hand or UPnP IGD does.
+	natPortForward
 )
 
-func (k natKind) rules() string {
+// rules is the router's nftables ruleset; lanHost is the address of the
+// host behind it.
+func (k natKind) rules(lanHost string) string {
 	masq := "masquerade"
 	if k == natSymmetric {
 		masq = "masquerade fully-random"
@@ -54,8 +62,12 @@ func (k natKind) rules() string {
 	r := `table ip pcnat {
 	chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "wan0" ` + masq + `; }
 `
-	if k == natMasqueradeFirewall {
+	if k == natMasqueradeFirewall || k == natSymmetric {
 		r += `	chain input { type filter hook input priority filter; policy accept; iifname "wan0" ct state new counter drop; }
+`
+	}
+	if k == natPortForward {
+		r += `	chain prerouting { type nat hook prerouting priority dstnat; policy accept; iifname "wan0" udp dport 3210 dnat to ` + lanHost + `:3210; }
 `
 	}
 	return r + "}\n"
@@ -130,7 +142,7 @@ func newNATNet(t *testing.T, k1, k2 natKind) *natNet {
 		must(topo.Exec(r.host, "ip", "route", "add", "blackhole", nn.overlayNet(), "metric", "1000"))
 		must(topo.Exec(r.name, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
 		rulesFile := filepath.Join(nn.logDir, r.name+".nft")
-		must(os.WriteFile(rulesFile, []byte(r.kind.rules()), 0o600))
+		must(os.WriteFile(rulesFile, []byte(r.kind.rules(lan+".2")), 0o600))
 		must(topo.Exec(r.name, "nft", "-f", rulesFile))
 	}
 	return nn
@@ -388,6 +400,7 @@ func TestNATTraversal(t *testing.T) {
 	}
 	t.Run("two_masquerades", natBothBehindMasquerade)
 	t.Run("two_masquerades_with_input_firewall", natBothBehindMasqueradeWithFirewall)
+	t.Run("masquerade_and_port_forward", natPortForwarded)
 	t.Run("two_symmetric", func(t *testing.T) { natSymmetricPair(t, natSymmetric, natSymmetric) })
 	t.Run("symmetric_and_firewalled_masquerade", func(t *testing.T) { natSymmetricPair(t, natSymmetric, natMasqueradeFirewall) })
 }
@@ -444,6 +457,13 @@ func natBothBehindMasqueradeWithFirewall(t *testing.T) {
 	nn.mustPingBothWays("a", "b", begin.Add(15*time.Second))
 	t.Logf("A and B connected %v after B reached P", time.Since(begin).Round(time.Millisecond))
 	nn.mustTalkDirectly("a", "b")
+	// B's first packets did reach R1 (and were dropped there, before A
+	// had sent anything to B).
+	if d := nn.dropped("r1"); d == 0 {
+		t.Error("R1's input firewall dropped nothing: B's early packets never reached it, the test does not show what it claims")
+	} else {
+		t.Logf("R1's input firewall dropped %d packets", d)
+	}
 	for _, r := range []string{"r1", "r2"} {
 		for _, e := range parseConntrack(nn.conntrack(r)) {
 			if e.sport == "3210" && e.rdport != "3210" {
@@ -464,4 +484,58 @@ func natSymmetricPair(t *testing.T, k1, k2 natKind) {
 	nn.mustPingBothWays("a", "p", time.Now().Add(5*time.Second))
 	nn.mustPingBothWays("b", "p", time.Now().Add(5*time.Second))
 	nn.mustHaveTried()
+
+	// The evidence in R1's conntrack table: A's port 3210 is mapped to one
+	// port toward P and to another toward B, so the address P saw A at
+	// (and told B) is not the one A's packets to B come from.
+	toP, toB := "", ""
+	table := nn.conntrack("r1")
+	for _, e := range parseConntrack(table) {
+		if e.sport != "3210" || e.rdst != nn.public(11) {
+			continue
+		}
+		switch e.dst {
+		case nn.public(1):
+			toP = e.rdport
+		case nn.public(12):
+			toB = e.rdport
+		}
+	}
+	t.Logf("R1 maps A's 3210 to port %s toward P and to port %s toward B", toP, toB)
+	if toP == "" || toB == "" || toP == toB {
+		t.Fatalf("R1 does not map A's port to a different port per destination:\n%s", table)
+	}
 }
+
+// natPortForwarded: B's router forwards UDP port 3210 to B, A's is a plain
+// masquerade. B reaches A first, which leaves R1 with the unreplied entry
+// that moves A's mapping toward B off port 3210 (as in two_masquerades),
+// but R2 forwards A's packets from that new port to B anyway, and B
+// answers through the forwarding: A and B talk directly.
+func natPortForwarded(t *testing.T) {
+	nn := newNATNet(t, natMasquerade, natPortForward)
+	nn.startBehind()
+	begin := time.Now()
+	nn.mustPingBothWays("a", "b", begin.Add(15*time.Second))
+	t.Logf("A and B connected %v after B reached P", time.Since(begin).Round(time.Millisecond))
+	nn.mustTalkDirectly("a", "b")
+}
+
+// dropped is how many packets router r's input firewall dropped.
+func (nn *natNet) dropped(r string) int {
+	nn.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := nn.topo.Output(ctx, r, "nft", "list", "chain", "ip", "pcnat", "input")
+	if err != nil {
+		nn.t.Fatal(err)
+	}
+	m := nftCounter.FindStringSubmatch(out)
+	if m == nil {
+		nn.t.Fatalf("no counter in %s's input chain:\n%s", r, out)
+	}
+	v, _ := strconv.Atoi(m[1])
+	return v
+}
+
+var nftCounter = regexp.MustCompile(`counter packets (\d+)`)

@@ -27,6 +27,7 @@ const (
 	resolveInterval      = 300  // seconds between re-resolutions of a peer name
 	ownAddrResetInterval = 300  // seconds between resets of the learned own addresses
 	unknownRetry         = 5    // seconds between handshakes offered to one unknown sender
+	natKeepalive         = 25   // seconds between keepalives to every peer (NAT mappings)
 	maxUnknownSeen       = 4096 // bound of the unknown-sender table
 )
 
@@ -119,8 +120,10 @@ type Node struct {
 	nextOwnAddrs  int64
 	snapshotDirty bool
 	routes        []netip.Prefix // the prefixes last passed to RoutesChanged
-	stats         statsCell
-	Counters      Counters
+	// nextNATKeepalive is when every peer gets a keepalive next.
+	nextNATKeepalive int64
+	stats            statsCell
+	Counters         Counters
 }
 
 // peer is an established connection.

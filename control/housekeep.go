@@ -52,6 +52,11 @@ func (n *Node) tick(ctx context.Context, t time.Time) {
 			}
 		}
 		n.nextPeers = n.now + int64(min(n.cfg.Keepalive, max(minTimeout/2-60, 1)))
+		n.nextNATKeepalive = n.now + natKeepalive
+	}
+	if n.nextNATKeepalive <= n.now {
+		n.sendKeepalives()
+		n.nextNATKeepalive = n.now + natKeepalive
 	}
 	n.reconnectToPeers(ctx)
 	if n.nextOwnAddrs <= n.now {
@@ -84,6 +89,17 @@ func (n *Node) handshakeTicks() {
 			n.removePeer(p, "session failed")
 			n.connectTo(p.addr)
 		}
+	}
+}
+
+// sendKeepalives sends every peer a keepalive (type 2, which VpnCloud
+// also accepts): Linux forgets a UDP mapping it has not seen answered for
+// 30 s, far shorter than the node-info interval (90 s by default), and a
+// node behind NAT would otherwise lose its mapping — and its peers — while
+// idle.
+func (n *Node) sendKeepalives() {
+	for _, p := range n.peers {
+		n.sendMessage(p, wire.TypeKeepalive, nil)
 	}
 }
 

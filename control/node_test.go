@@ -350,3 +350,28 @@ func TestWrongPasswordNeverConnects(t *testing.T) {
 		t.Fatal("b did not count the untrusted handshake attempts")
 	}
 }
+
+// TestKeepalivesKeepNATMappings: between node-info broadcasts (90 s by
+// default) every peer hears from the node at least every 25 s, so NAT
+// mappings (30 s for an unconfirmed Linux UDP entry) stay open while idle.
+func TestKeepalivesKeepNATMappings(t *testing.T) {
+	a, b, clock, _ := pair(t, nodeOpts{})
+	lastSeen := func() time.Time {
+		var st []PeerStatus
+		if err := b.node.Do(context.Background(), func(n *Node) { st = n.Status() }); err != nil || len(st) != 1 {
+			t.Fatalf("status: %v %v", st, err)
+		}
+		return st[0].LastSeen
+	}
+	for s := 0; s < 200; s++ {
+		*clock = clock.Add(time.Second)
+		a.tick(*clock)
+		b.tick(*clock)
+		if s%10 == 9 {
+			time.Sleep(20 * time.Millisecond) // let the datagrams land
+			if gap := clock.Sub(lastSeen()); gap > 30*time.Second {
+				t.Fatalf("b last heard from a %v ago at simulated second %d", gap, s)
+			}
+		}
+	}
+}

@@ -31,14 +31,7 @@ func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 // place.
 func (p *Pipeline) routineOpen() {
 	defer p.wg.Done()
-	for {
-		b, ok := p.in.work.Pop()
-		if !ok {
-			return
-		}
-		p.openBatch(b)
-		b.done <- struct{}{}
-	}
+	p.cryptoLoop(&p.in, p.openBatch)
 }
 
 // routineWriteToDevice writes the data packets of inbound batches to the
@@ -47,18 +40,7 @@ func (p *Pipeline) routineOpen() {
 func (p *Pipeline) routineWriteToDevice() {
 	defer p.wg.Done()
 	defer close(p.control)
-	d := &p.in
-	for {
-		b, ok := d.order.Pop()
-		if !ok {
-			return
-		}
-		<-b.done
-		d.writeMu.Lock()
-		p.deliverBatch(b)
-		d.inflight.Add(-1)
-		d.writeMu.Unlock()
-	}
+	p.writeLoop(&p.in, p.deliverBatch)
 }
 
 // deliverBatch writes the data packets of b to the device, hands the rest

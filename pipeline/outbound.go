@@ -27,31 +27,13 @@ func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 // routineSeal seals the packets of outbound batches in place.
 func (p *Pipeline) routineSeal() {
 	defer p.wg.Done()
-	for {
-		b, ok := p.out.work.Pop()
-		if !ok {
-			return
-		}
-		p.sealBatch(b)
-		b.done <- struct{}{}
-	}
+	p.cryptoLoop(&p.out, p.sealBatch)
 }
 
 // routineWriteToNet sends sealed batches in the order they were read.
 func (p *Pipeline) routineWriteToNet() {
 	defer p.wg.Done()
-	d := &p.out
-	for {
-		b, ok := d.order.Pop()
-		if !ok {
-			return
-		}
-		<-b.done
-		d.writeMu.Lock()
-		p.sendBatch(b)
-		d.inflight.Add(-1)
-		d.writeMu.Unlock()
-	}
+	p.writeLoop(&p.out, p.sendBatch)
 }
 
 // sendBatch sends the sealed packets of b and returns b to the free ring

@@ -387,3 +387,33 @@ func (p *Pipeline) readLoop(d *direction, what string, read func(*Batch) (int, e
 		_ = d.work.Push(b) // cannot fail: work closes after the last reader
 	}
 }
+
+// cryptoLoop is a crypto worker of direction d: seal or open each batch from
+// the work ring and signal the writer that it is done.
+func (p *Pipeline) cryptoLoop(d *direction, crypto func(*Batch)) {
+	for {
+		b, ok := d.work.Pop()
+		if !ok {
+			return
+		}
+		crypto(b)
+		b.done <- struct{}{}
+	}
+}
+
+// writeLoop is the writer of direction d: take batches in read order, wait
+// until each is done, and write it (under writeMu, which inline readers
+// take too).
+func (p *Pipeline) writeLoop(d *direction, write func(*Batch)) {
+	for {
+		b, ok := d.order.Pop()
+		if !ok {
+			return
+		}
+		<-b.done
+		d.writeMu.Lock()
+		write(b)
+		d.inflight.Add(-1)
+		d.writeMu.Unlock()
+	}
+}

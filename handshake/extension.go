@@ -45,6 +45,10 @@ import (
 //
 // so a rotated key never equals the raw key VpnCloud would use.
 // When either side lacks the field, everything is VpnCloud's behaviour.
+//
+// Flag bit 1 (ExtFlagRelay) announces that the sender relays: it forwards
+// relay messages (wire.TypeRelay) between its peers and accepts relayed ones
+// (wire.TypeRelayed). It is independent of the key schedule.
 
 // Extension is the content of peercloud's extension field.
 type Extension struct {
@@ -55,8 +59,13 @@ type Extension struct {
 // extensionVersion is the version peercloud announces.
 const extensionVersion = 1
 
-// ExtFlagKeySchedule announces the extended key schedule.
-const ExtFlagKeySchedule = 0x01
+// Extension flag bits.
+const (
+	// ExtFlagKeySchedule announces the extended key schedule.
+	ExtFlagKeySchedule = 0x01
+	// ExtFlagRelay announces that the sender relays between its peers.
+	ExtFlagRelay = 0x02
+)
 
 const (
 	transcriptLabel = "peercloud-handshake-v1"
@@ -77,6 +86,11 @@ func parseExtension(b []byte) *Extension {
 // keySchedule reports whether e announces the extended key schedule.
 func (e *Extension) keySchedule() bool {
 	return e != nil && e.Version >= 1 && e.Flags&ExtFlagKeySchedule != 0
+}
+
+// relays reports whether e announces relaying.
+func (e *Extension) relays() bool {
+	return e != nil && e.Version >= 1 && e.Flags&ExtFlagRelay != 0
 }
 
 // handshakeSide is what the transcript needs from one side.

@@ -35,6 +35,7 @@ type initState struct {
 	// Results, valid once the handshake succeeded.
 	peerKey     PublicKey
 	havePeerKey bool
+	peerRelays  bool // the peer's extension announced relaying
 	session     *aead.Session
 	alg         aead.Algorithm
 	extended    bool
@@ -81,7 +82,11 @@ func (s *initState) ext() *Extension {
 	if !s.cfg.Extended {
 		return nil
 	}
-	return &Extension{Version: extensionVersion, Flags: ExtFlagKeySchedule}
+	e := &Extension{Version: extensionVersion, Flags: ExtFlagKeySchedule}
+	if s.cfg.Relay {
+		e.Flags |= ExtFlagRelay
+	}
+	return e
 }
 
 // send encodes, remembers and returns a message.
@@ -192,6 +197,7 @@ func (s *initState) setupSession(m *InitMessage, signer PublicKey, own *ecdh.Pri
 	if err != nil {
 		return nil, 0, false, th, fmt.Errorf("handshake: new session: %w", err)
 	}
+	logKeys(s.cfg.KeyLog, "master", 0, true, ext, send, recv)
 	return sess, alg, ext, th, nil
 }
 
@@ -244,6 +250,7 @@ func (s *initState) handlePing(m *InitMessage, signer PublicKey) ([]byte, bool, 
 		return nil, false, err
 	}
 	s.session, s.alg, s.extended, s.th = sess, alg, ext, th
+	s.peerRelays = s.cfg.Extended && m.Ext.relays()
 	s.peerKey, s.havePeerKey = signer, true
 	s.nextStage = StagePeng
 	return reply, false, nil
@@ -267,6 +274,7 @@ func (s *initState) handlePong(m *InitMessage, signer PublicKey) ([]byte, bool, 
 		return nil, false, err
 	}
 	s.session, s.alg, s.extended, s.th = sess, alg, ext, th
+	s.peerRelays = s.cfg.Extended && m.Ext.relays()
 	s.peerKey, s.havePeerKey = signer, true
 	s.peerPayload = peerPayload
 	s.ecdhPriv = nil

@@ -34,6 +34,15 @@ type Config struct {
 	NodeID [NodeIDLen]byte
 	// Extended announces peercloud's extended key schedule (extension.go).
 	Extended bool
+	// Relay announces that this node relays between its peers
+	// (ExtFlagRelay; only with Extended).
+	Relay bool
+	// KeyLog, when set, receives one line per key installed, in the
+	// keylog format of the VpnCloud build the interop captures were made
+	// with ("EVENT ID USE_FOR_SENDING KEY_HEX"; see keylog.go). Anyone who
+	// reads it can decrypt the traffic: for debugging only. It is written
+	// from the goroutine that drives the Peers (the control goroutine).
+	KeyLog io.Writer
 	// Rand supplies salts and ephemeral keys; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives debug logs; nil means none.
@@ -100,6 +109,7 @@ type Peer struct {
 	session     *aead.Session
 	alg         aead.Algorithm
 	extended    bool
+	peerRelays  bool
 	th          [32]byte
 	peerKey     PublicKey
 	peerPayload []byte
@@ -172,6 +182,7 @@ func (p *Peer) HandleInit(pkt []byte) (Result, error) {
 	in := p.init
 	p.established, p.initiator = true, in.nextStage == stageWaitingToClose
 	p.session, p.alg, p.extended, p.th = in.session, in.alg, in.extended, in.th
+	p.peerRelays = in.peerRelays
 	p.peerKey, p.peerPayload = in.peerKey, in.peerPayload
 	if in.nextStage == stageClosing {
 		p.init = nil
@@ -223,12 +234,12 @@ func (p *Peer) HandleRotation(body []byte) error {
 		return fmt.Errorf("handshake.HandleRotation: %w", err)
 	}
 	if rk != nil {
-		return p.install(rk)
+		return p.install(rk, "rotate-recv-msg")
 	}
 	return nil
 }
 
-func (p *Peer) install(rk *rotatedKey) error {
+func (p *Peer) install(rk *rotatedKey, event string) error {
 	n := p.alg.KeyLen()
 	send, recv := rk.secret[:n], rk.secret[:n]
 	if p.extended {
@@ -241,6 +252,7 @@ func (p *Peer) install(rk *rotatedKey) error {
 	if err := p.session.Install(int(rk.id%4), send, recv, rk.useForSending); err != nil {
 		return fmt.Errorf("handshake: install rotated key %d: %w", rk.id, err)
 	}
+	logKeys(p.cfg.KeyLog, event, rk.id, rk.useForSending, p.extended, send, recv)
 	p.rotations++
 	if p.installHook != nil {
 		p.installHook(rk.id, rk.useForSending)
@@ -284,7 +296,7 @@ func (p *Peer) Tick() ([][]byte, error) {
 		return nil, fmt.Errorf("handshake.Tick: %w", err)
 	}
 	if rk != nil {
-		if err := p.install(rk); err != nil {
+		if err := p.install(rk, "rotate-cycle"); err != nil {
 			return nil, fmt.Errorf("handshake.Tick: %w", err)
 		}
 	}
@@ -325,6 +337,10 @@ func (p *Peer) Initiator() bool { return p.initiator }
 
 // Extended reports whether the extended key schedule is in use.
 func (p *Peer) Extended() bool { return p.extended }
+
+// PeerRelays reports whether the established peer announced that it relays
+// (ExtFlagRelay); always false unless this node is Extended too.
+func (p *Peer) PeerRelays() bool { return p.peerRelays }
 
 // HasInit reports whether handshake state is still kept (VpnCloud's
 // has_init): while true, init packets for this peer belong to HandleInit.

@@ -9,4 +9,6 @@ var (
 	// ErrFrame: an outer packet that is neither a handshake nor a
 	// well-formed encrypted packet.
 	ErrFrame = errors.New("interop: bad packet frame")
+	// ErrNotOpened: no algorithm and nonce half opens the packet with the key.
+	ErrNotOpened = errors.New("interop: packet does not open with the key")
 )

@@ -83,6 +83,12 @@ type Config struct {
 	Advertise []netip.AddrPort
 	// Resolve resolves peer names (default net.DefaultResolver).
 	Resolve Resolver
+	// Relay lets this node relay between its peers and reach peers it
+	// cannot reach directly through a peer that relays (relay.go). It is
+	// announced in the handshake (the Handshake config's Relay is set from
+	// it) and only used between peercloud nodes with the extended
+	// handshake.
+	Relay bool
 	// Events, when set, receives peer events from the control goroutine
 	// (hooks run from it). It must not block.
 	Events func(Event)

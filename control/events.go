@@ -32,7 +32,11 @@ func (n *Node) emit(ev Event) {
 
 // PeerStatus describes one peer for status reports.
 type PeerStatus struct {
-	Addr        string
+	Addr string
+	// Via is the address of the peer relaying this peer's traffic, empty
+	// for a direct peer. Addr is then a placeholder address in 100::/64
+	// (RFC 6666's discard prefix) that names the relayed path.
+	Via         string
 	NodeID      string
 	Algorithm   string
 	Extended    bool // peercloud's HKDF key schedule is in use

@@ -27,6 +27,26 @@ const (
 	TypeClose     byte = 0xFF // no body; the sender leaves
 )
 
+// peercloud's relay messages (types VpnCloud does not have; they are only
+// sent to peers whose handshake announced relaying, see package handshake's
+// ExtFlagRelay). A relay message travels inside the session between a node
+// and its relay, and carries a whole outer datagram of another session
+// (handshake or sealed) that the relay cannot open:
+//
+//	TypeRelay   (node -> relay): destination node id (16) ‖ datagram
+//	TypeRelayed (relay -> node): source node id (16) ‖ datagram
+//
+// The relay re-wraps the datagram, swapping the destination id for the
+// sender's, and seals it in its session with the destination.
+const (
+	TypeRelay   byte = 0x20
+	TypeRelayed byte = 0x21
+)
+
+// RelayHeaderLen is the length of a relay message body before the carried
+// datagram (the node id).
+const RelayHeaderLen = NodeIDLen
+
 // InitByte is the first byte of an outer packet that carries a handshake
 // (init) message instead of an encrypted one. It equals TypeClose, but the
 // two never meet: InitByte is looked at before decryption, TypeClose after.

@@ -53,6 +53,7 @@ type Args struct {
 
 	MetricsListen *string // --metrics-listen (peercloud)
 	NoRoutes      bool    // --no-routes (peercloud)
+	NoRelay       bool    // --no-relay (peercloud)
 	NoTunOffload  bool    // --no-tun-offload (peercloud)
 	NoUDPGSO      bool    // --no-udp-gso (peercloud)
 	NoUDPGRO      bool    // --no-udp-gro (peercloud)
@@ -170,6 +171,7 @@ func (c *Config) MergeArgs(a *Args) {
 		dst       *bool
 		key, flag string
 	}{
+		{a.NoRelay, &c.Peercloud.NoRelay, "peercloud.no-relay", "--no-relay"},
 		{a.NoTunOffload, &c.Peercloud.NoTunOffload, "peercloud.no-tun-offload", "--no-tun-offload"},
 		{a.NoUDPGSO, &c.Peercloud.NoUDPGSO, "peercloud.no-udp-gso", "--no-udp-gso"},
 		{a.NoUDPGRO, &c.Peercloud.NoUDPGRO, "peercloud.no-udp-gro", "--no-udp-gro"},

@@ -183,6 +183,11 @@ type Peercloud struct {
 	// device for the prefixes peers claim (those the device's own prefix
 	// does not cover). Default: false, routes are installed.
 	NoRoutes bool
+	// NoRelay turns relaying off: this node neither forwards traffic
+	// between peers that cannot reach each other directly nor reaches
+	// peers through a relay, and does not announce relaying in its
+	// handshakes. Default: false, relays are on.
+	NoRelay bool
 	// NoTunOffload keeps the device plain: no IFF_VNET_HDR, no TSO/USO
 	// superpackets from or to the kernel. Default: false, offloads the
 	// kernel accepts are used.

@@ -138,6 +138,7 @@ var (
 	peercloudSchema = schema{
 		"metrics-listen": strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
 		"no-routes":      boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
+		"no-relay":       boolField(func(c *Config) *bool { return &c.Peercloud.NoRelay }),
 		"no-tun-offload": boolField(func(c *Config) *bool { return &c.Peercloud.NoTunOffload }),
 		"no-udp-gso":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGSO }),
 		"no-udp-gro":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGRO }),

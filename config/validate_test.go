@@ -70,6 +70,7 @@ hooks: {vpn_started: a}
 		Verbose:            true,
 		LogFile:            ptr("/tmp/log"),
 		MetricsListen:      ptr("127.0.0.1:1"),
+		NoRelay:            true,
 		NoTunOffload:       true,
 		NoUDPGSO:           true,
 		NoUDPGRO:           true,
@@ -108,7 +109,7 @@ hooks: {vpn_started: a}
 		Hooks:              map[string]string{"vpn_started": "a", "vpn_shutdown": "echo a:b"},
 		LogFile:            "/tmp/log",
 		Verbose:            true,
-		Peercloud:          Peercloud{MetricsListen: "127.0.0.1:1", NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true, TunQueues: 2, UDPShards: 4},
+		Peercloud:          Peercloud{MetricsListen: "127.0.0.1:1", NoRelay: true, NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true, TunQueues: 2, UDPShards: 4},
 	}
 	got := *c
 	got.where = nil

@@ -238,6 +238,7 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	list(&a.Hooks, false, "hook", "", "call `script` on every event, or event:script on one event; repeatable")
 	str(&a.MetricsListen, "metrics-listen", "", "", "peercloud: serve metrics on this `address` (IP:port)")
 	fs.BoolVar(&a.NoRoutes, "no-routes", false, "peercloud: do not install kernel routes for the prefixes peers claim")
+	fs.BoolVar(&a.NoRelay, "no-relay", false, "peercloud: neither relay between peers nor reach peers through a relay")
 	fs.BoolVar(&a.NoTunOffload, "no-tun-offload", false, "peercloud: no TSO/USO superpackets on the device (IFF_VNET_HDR off)")
 	fs.BoolVar(&a.NoUDPGSO, "no-udp-gso", false, "peercloud: no UDP_SEGMENT send offload")
 	fs.BoolVar(&a.NoUDPGRO, "no-udp-gro", false, "peercloud: no UDP_GRO receive offload")

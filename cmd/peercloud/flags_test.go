@@ -67,6 +67,7 @@ func TestParseFlags(t *testing.T) {
 		{"hooks", []string{"--hook", "echo all", "--hook", "peer_connected:echo a,b"}, nil, config.Args{Hooks: []string{"echo all", "peer_connected:echo a,b"}}},
 		{"metrics", []string{"--metrics-listen", "127.0.0.1:9"}, nil, config.Args{MetricsListen: ptr("127.0.0.1:9")}},
 		{"no-routes", []string{"--no-routes"}, nil, config.Args{NoRoutes: true}},
+		{"no-relay", []string{"--no-relay"}, nil, config.Args{NoRelay: true}},
 		{"offloads off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, nil, config.Args{NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true}},
 		{"queues shards", []string{"--tun-queues", "2", "--udp-shards=4"}, nil, config.Args{TunQueues: ptr(2), UDPShards: ptr(4)}},
 		{"empty string value is given", []string{"--ifup", ""}, nil, config.Args{Ifup: ptr("")}},
@@ -186,7 +187,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--beacon-store", "--beacon-load", "--beacon-interval", "--beacon-password", "-v, --verbose",
 		"-q, --quiet", "--ip", "--advertise-addresses", "--ifup", "--ifdown", "--version",
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
-		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes",
+		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes", "--no-relay",
 		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--tun-queues", "--udp-shards",
 		"alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {

@@ -91,6 +91,14 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	if err != nil {
 		return err
 	}
+	keyLog, err := openKeyLog(os.Getenv(KeyLogEnv), log)
+	if err != nil {
+		return err
+	}
+	if keyLog != nil {
+		defer keyLog.Close()
+		hc.KeyLog = keyLog
+	}
 	listen, err := cfg.ListenAddr()
 	if err != nil {
 		return err
@@ -228,6 +236,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		},
 		ListenAddr: conn.LocalAddr(),
 		Advertise:  advertise,
+		Relay:      !cfg.Peercloud.NoRelay,
 		Events:     hk.PeerEvent,
 		Log:        log.Named("control"),
 	}, pl)
@@ -266,6 +275,28 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		log.Debug("closing the data plane", zap.Error(closeErr))
 	}
 	return nil
+}
+
+// KeyLogEnv names the environment variable with the path of a file to
+// append every session key to (handshake.Config.KeyLog), for debugging and
+// for tests that prove who can read what. Anyone who can read the file can
+// decrypt the traffic.
+const KeyLogEnv = "PEERCLOUD_KEYLOG"
+
+// openKeyLog opens the key log at path for appending (created with mode
+// 0600) and warns that session keys go there; an empty path means no key
+// log (nil, nil).
+func openKeyLog(path string, log *zap.Logger) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the key log (%s): %w", KeyLogEnv, err)
+	}
+	log.Warn("writing session keys to the key log: anyone who can read it can decrypt the traffic; for debugging only",
+		zap.String("path", path), zap.String("set_by", KeyLogEnv))
+	return f, nil
 }
 
 // kernelRoutes keeps kernel routes through the device for the prefixes

@@ -125,7 +125,7 @@ func TestManPageHasEveryFlag(t *testing.T) {
 			t.Errorf("man page lacks -%s for --%s", f.short, f.long)
 		}
 	}
-	for _, section := range []string{".SH SYNOPSIS", ".SH OPTIONS", ".SH SIGNALS", "SIGHUP"} {
+	for _, section := range []string{".SH SYNOPSIS", ".SH OPTIONS", ".SH SIGNALS", "SIGHUP", "PEERCLOUD_KEYLOG"} {
 		if !strings.Contains(out, section) {
 			t.Errorf("man page lacks %s", section)
 		}

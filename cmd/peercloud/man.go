@@ -90,6 +90,10 @@ Used when \fB\-\-password\fR or \fB\-\-private\-key\fR are not given.
 .TP
 \fBNOTIFY_SOCKET\fR, \fBWATCHDOG_USEC\fR
 Set by systemd for Type=notify services: readiness, status and watchdog.
+.TP
+\fBPEERCLOUD_KEYLOG\fR
+A file to append every session key to (created with mode 0600), for
+debugging only: anyone who can read it can decrypt the traffic.
 .SH FILES
 .TP
 \fI/etc/peercloud/NAME.net\fR

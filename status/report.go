@@ -31,7 +31,12 @@ type Report struct {
 
 // Peer is one connected peer.
 type Peer struct {
-	Addr        string    `json:"addr"`
+	// Addr is the peer's address; for a relayed peer a placeholder in
+	// 100::/64 that names the relayed path.
+	Addr string `json:"addr"`
+	// Via is the address of the peer relaying this peer's traffic, empty
+	// (and left out of the JSON) for a direct peer.
+	Via         string    `json:"via,omitempty"`
 	NodeID      string    `json:"node_id"`
 	Algorithm   string    `json:"algorithm"`
 	Extended    bool      `json:"extended"` // peercloud's HKDF key schedule
@@ -52,12 +57,9 @@ type Peer struct {
 func PeersFrom(st []control.PeerStatus) []Peer {
 	out := make([]Peer, 0, len(st))
 	for _, p := range st {
-		q := Peer{Addr: p.Addr, NodeID: p.NodeID, Algorithm: p.Algorithm, Extended: p.Extended,
+		q := Peer{Addr: unmap(p.Addr), Via: unmap(p.Via), NodeID: p.NodeID, Algorithm: p.Algorithm, Extended: p.Extended,
 			Initiator: p.Initiator, Claims: slices.Clone(p.Claims), Connected: p.Connected,
 			LastSeen: p.LastSeen, PeerTimeout: p.PeerTimeout, KeyTime: p.KeyTime, Rotations: p.Rotations}
-		if ap, err := netip.ParseAddrPort(p.Addr); err == nil {
-			q.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-		}
 		if q.Claims == nil {
 			q.Claims = []string{}
 		}
@@ -69,6 +71,14 @@ func PeersFrom(st []control.PeerStatus) []Peer {
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.Addr, b.Addr) })
 	return out
+}
+
+// unmap prints an IPv4-mapped IPv6 address as IPv4; anything else stays.
+func unmap(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return addr
 }
 
 // DropMap is the drops by reason as a map, for the report.
@@ -114,7 +124,11 @@ func FormatText(w io.Writer, r *Report, now time.Time) error {
 	fmt.Fprintf(&b, "  handshakes: %d, disconnects: %d (timeouts %d), invalid: %d\n",
 		ct.Connected, ct.Disconnected, ct.TimedOut, ct.Invalid)
 	for _, p := range r.Peers {
-		fmt.Fprintf(&b, "\npeer: %s\n  node id: %s\n", p.Addr, p.NodeID)
+		fmt.Fprintf(&b, "\npeer: %s\n", p.Addr)
+		if p.Via != "" {
+			fmt.Fprintf(&b, "  via: %s (relayed)\n", p.Via)
+		}
+		fmt.Fprintf(&b, "  node id: %s\n", p.NodeID)
 		sched := "VpnCloud"
 		if p.Extended {
 			sched = "peercloud HKDF"

@@ -34,6 +34,7 @@ func sampleReport() *Report {
 				Claims: []string{"10.0.0.2/32"}, Connected: now.Add(-125 * time.Second), LastSeen: now.Add(-3 * time.Second), Traffic: tr,
 				KeyTime: now.Add(-5 * time.Second), Rotations: 1},
 			{Addr: "10.9.0.1:3210", NodeID: "aa", Algorithm: "CHACHA20"},
+			{Addr: "[100::7]:1", Via: "[::ffff:10.9.0.1]:3210", NodeID: "bb", Algorithm: "AES256", Extended: true},
 		}),
 		Counters: pipeline.CounterValues{NetIn: 5, NetInBytes: 700, DropNoRoute: 2},
 	}
@@ -44,8 +45,11 @@ func sampleReport() *Report {
 
 func TestPeersFrom(t *testing.T) {
 	r := sampleReport()
-	if len(r.Peers) != 2 || r.Peers[0].Addr != "10.9.0.1:3210" || r.Peers[1].Addr != "10.9.0.2:3210" {
+	if len(r.Peers) != 3 || r.Peers[0].Addr != "10.9.0.1:3210" || r.Peers[1].Addr != "10.9.0.2:3210" || r.Peers[2].Addr != "[100::7]:1" {
 		t.Fatalf("peers not sorted or not unmapped: %+v", r.Peers)
+	}
+	if r.Peers[0].Via != "" || r.Peers[2].Via != "10.9.0.1:3210" {
+		t.Errorf("via not copied or not unmapped: %q %q", r.Peers[0].Via, r.Peers[2].Via)
 	}
 	p := r.Peers[1]
 	if p.RxBytes != 3<<20 || p.RxPackets != 2100 || p.TxBytes != 1500 || p.TxPackets != 3 || !p.Extended {
@@ -63,17 +67,36 @@ func TestFormatText(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"interface: pc0\n  listening: [::]:3210\n  mode: router\n  pid: 42\n  up: 1 hour\n  peers: 2\n",
+		"interface: pc0\n  listening: [::]:3210\n  mode: router\n  pid: 42\n  up: 1 hour\n  peers: 3\n",
 		"  transfer: 700 B received, 0 B sent (5/0 datagrams)\n",
 		"  drops: no_route 2\n",
 		"  handshakes: 3, disconnects: 0 (timeouts 0), invalid: 0\n",
 		"\npeer: 10.9.0.2:3210\n  node id: 00ff\n  algorithm: AES128 (peercloud HKDF key schedule)\n  claims: 10.0.0.2/32\n" +
 			"  key age: 5 seconds (1 rotations)\n  connected: 2 minutes, 5 seconds ago\n  latest contact: 3 seconds ago\n  transfer: 3.00 MiB received, 1.46 KiB sent (2100/3 packets)\n",
 		"peer: 10.9.0.1:3210\n  node id: aa\n  algorithm: CHACHA20 (VpnCloud key schedule)\n  claims: (none)\n",
+		"peer: [100::7]:1\n  via: 10.9.0.1:3210 (relayed)\n  node id: bb\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The JSON has "via" for a relayed peer only.
+func TestViaJSON(t *testing.T) {
+	b, err := json.Marshal(sampleReport().Peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []map[string]any
+	if err := json.Unmarshal(b, &peers); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := peers[0]["via"]; ok {
+		t.Errorf("a direct peer has \"via\": %s", b)
+	}
+	if peers[2]["via"] != "10.9.0.1:3210" {
+		t.Errorf("the relayed peer's \"via\" = %v: %s", peers[2]["via"], b)
 	}
 }
 

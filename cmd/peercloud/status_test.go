@@ -16,7 +16,8 @@ func TestStatusSubcommand(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pc9.sock")
 	srv, err := status.Listen(path, -1, func(context.Context) (*status.Report, error) {
 		return &status.Report{Device: "pc9", Listen: "0.0.0.0:3210", Mode: "router",
-			Peers: []status.Peer{{Addr: "10.9.0.2:3210", NodeID: "abcd", Algorithm: "AES256", Claims: []string{"10.0.0.2/32"}}}}, nil
+			Peers: []status.Peer{{Addr: "10.9.0.2:3210", NodeID: "abcd", Algorithm: "AES256", Claims: []string{"10.0.0.2/32"}},
+				{Addr: "[100::3]:1", Via: "10.9.0.2:3210", NodeID: "ef01", Algorithm: "AES256"}}}, nil
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -27,9 +28,13 @@ func TestStatusSubcommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "interface: pc9\n") || !strings.Contains(out, "peer: 10.9.0.2:3210\n  node id: abcd\n  algorithm: AES256") {
 		t.Errorf("status: %d %q %q", code, out, errOut)
 	}
+	if !strings.Contains(out, "peer: [100::3]:1\n  via: 10.9.0.2:3210 (relayed)\n  node id: ef01\n") {
+		t.Errorf("status does not show the relay of a relayed peer: %q", out)
+	}
 	code, out, _ = runCLI(t, nil, "status", "--json", "--socket", path)
 	var r status.Report
-	if code != exitOK || json.Unmarshal([]byte(out), &r) != nil || len(r.Peers) != 1 || r.Peers[0].Claims[0] != "10.0.0.2/32" {
+	if code != exitOK || json.Unmarshal([]byte(out), &r) != nil || len(r.Peers) != 2 || r.Peers[0].Claims[0] != "10.0.0.2/32" ||
+		r.Peers[0].Via != "" || r.Peers[1].Via != "10.9.0.2:3210" || !strings.Contains(out, `"via": "10.9.0.2:3210"`) {
 		t.Errorf("status --json: %d %q", code, out)
 	}
 	code, _, errOut = runCLI(t, nil, "status", "--socket", path+".missing")

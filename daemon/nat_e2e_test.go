@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peercloud/peercloud/daemon"
 	"github.com/peercloud/peercloud/internal/netns"
 	"github.com/peercloud/peercloud/internal/testenv"
 )
@@ -81,6 +82,11 @@ type natNet struct {
 	n      int
 	logDir string
 
+	// extra are further flags for a node by name; keyLog its key log
+	// file (PEERCLOUD_KEYLOG). Set before the node starts.
+	extra  map[string][]string
+	keyLog map[string]string
+
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
 }
@@ -100,7 +106,8 @@ func newNATNet(t *testing.T, k1, k2 natKind) *natNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nn := &natNet{t: t, topo: topo, bin: peercloudBinary(t), n: n % 250, logDir: t.TempDir(), procs: map[string]*exec.Cmd{}}
+	nn := &natNet{t: t, topo: topo, bin: peercloudBinary(t), n: n % 250, logDir: t.TempDir(), procs: map[string]*exec.Cmd{},
+		extra: map[string][]string{}, keyLog: map[string]string{}}
 	t.Cleanup(func() {
 		nn.killAll()
 		if t.Failed() {
@@ -157,8 +164,8 @@ func (nn *natNet) logPath(name string) string { return filepath.Join(nn.logDir, 
 
 // start runs a node: debug log, listen port 3210, no port forwarding, a
 // keepalive of 2 s (peer lists come often, so nodes retry connecting to
-// the peers in them often), its overlay address, and for all but P, P as
-// its only peer.
+// the peers in them often), its overlay address, its extra flags, and for
+// all but P, P as its only peer.
 func (nn *natNet) start(name string) {
 	nn.t.Helper()
 	logf, err := os.OpenFile(nn.logPath(name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -166,8 +173,13 @@ func (nn *natNet) start(name string) {
 		nn.t.Fatal(err)
 	}
 	defer logf.Close()
-	args := []string{nn.bin, "-v", "-d", "pc" + name, "-l", "3210", "--no-port-forwarding", "--keepalive", "2",
-		"--password", "nat-e2e-secret", "--ip", nn.overlay(name) + "/24"}
+	var args []string
+	if path := nn.keyLog[name]; path != "" {
+		args = append(args, "env", daemon.KeyLogEnv+"="+path)
+	}
+	args = append(args, nn.bin, "-v", "-d", "pc"+name, "-l", "3210", "--no-port-forwarding", "--keepalive", "2",
+		"--password", "nat-e2e-secret", "--ip", nn.overlay(name)+"/24")
+	args = append(args, nn.extra[name]...)
 	if name != "p" {
 		args = append(args, "-c", nn.public(1)+":3210")
 	}
@@ -178,6 +190,13 @@ func (nn *natNet) start(name string) {
 	nn.mu.Lock()
 	nn.procs[name] = cmd
 	nn.mu.Unlock()
+}
+
+// noRelay adds --no-relay to the named nodes' flags.
+func (nn *natNet) noRelay(names ...string) {
+	for _, name := range names {
+		nn.extra[name] = append(nn.extra[name], "--no-relay")
+	}
 }
 
 func (nn *natNet) killAll() {
@@ -406,7 +425,8 @@ func TestNATTraversal(t *testing.T) {
 }
 
 // natBothBehindMasquerade: A and B behind two plain masquerading routers
-// do not connect. B's first handshake packet reaches R1 before A has sent
+// do not connect directly (here with --no-relay on every node; with
+// relays they connect through P, see natRelayed). B's first handshake packet reaches R1 before A has sent
 // anything to B; R1 has no mapping for it, delivers it to itself (nothing
 // listens, it answers with an ICMP error) and keeps an unreplied conntrack
 // entry R2:3210 -> R1:3210. When A then sends to B (R2:3210), masquerading
@@ -417,6 +437,7 @@ func TestNATTraversal(t *testing.T) {
 // unreplied timeout 30 s), so it never resolves. Both still reach P.
 func natBothBehindMasquerade(t *testing.T) {
 	nn := newNATNet(t, natMasquerade, natMasquerade)
+	nn.noRelay("p", "a", "b")
 	nn.startBehind()
 	// Give the hole punching ample time: at a keepalive of 2 s the nodes
 	// retry every few seconds.
@@ -475,10 +496,12 @@ func natBothBehindMasqueradeWithFirewall(t *testing.T) {
 
 // natSymmetric: with a symmetric NAT on either side (a fresh random port
 // for every destination), the address P saw a node at is useless to the
-// other node, and there is no relay yet: A and B never connect, while both
-// keep talking to P.
+// other node, and with --no-relay on every node A and B never connect,
+// while both keep talking to P (with relays they connect through P, see
+// natRelayed).
 func natSymmetricPair(t *testing.T, k1, k2 natKind) {
 	nn := newNATNet(t, k1, k2)
+	nn.noRelay("p", "a", "b")
 	nn.startBehind()
 	nn.mustNotConnect("a", "b", 12*time.Second)
 	nn.mustPingBothWays("a", "p", time.Now().Add(5*time.Second))

@@ -5,12 +5,14 @@ import (
 
 	"github.com/peercloud/peercloud/aead"
 	"github.com/peercloud/peercloud/udpio"
+	"github.com/peercloud/peercloud/wire"
 )
 
 // headroom is the space in front of an IP packet read from the device: the
 // VpnCloud header (key id + nonce) and the message type byte, so that
-// sealing happens in place.
-const headroom = aead.HeaderLen + 1
+// sealing happens in place, and in front of that the room a relay message
+// needs (relayRoom), so that relayed packets are sealed in place too.
+const headroom = relayRoom + aead.HeaderLen + 1
 
 // netRoom is where a received datagram starts in its slot, and devRoom the
 // headroom the device gets in front of each packet written to it:
@@ -30,6 +32,7 @@ const (
 	vSend                   // outbound: send out to the peer
 	vDeliver                // inbound: write the payload to the device
 	vControl                // inbound: hand the plaintext to the control plane
+	vForward                // inbound: a relay message sealed for another peer: send it on
 )
 
 // slot is one packet of a Batch.
@@ -41,6 +44,10 @@ type slot struct {
 	out     []byte // sealed wire packet (outbound) or plaintext with type byte (inbound)
 	verdict verdict
 	init    bool // inbound: a handshake datagram, passed to the control plane as is
+	// relayed: the handshake datagram came through the relay s.addr from
+	// node.
+	relayed bool
+	node    wire.NodeID
 }
 
 // Batch is a group of packets moving through the stages together. Batches
@@ -56,6 +63,7 @@ type Batch struct {
 	bufs  [][]byte
 	sizes []int
 	msgs  []udpio.Message
+	fwd   []udpio.Message // inbound: relay messages to send on
 }
 
 func newBatch(size, bufSize int) *Batch {
@@ -65,6 +73,7 @@ func newBatch(size, bufSize int) *Batch {
 		bufs:  make([][]byte, size),
 		sizes: make([]int, size),
 		msgs:  make([]udpio.Message, size),
+		fwd:   make([]udpio.Message, 0, size),
 	}
 	slab := make([]byte, size*bufSize)
 	for i := range b.slots {
@@ -76,7 +85,7 @@ func newBatch(size, bufSize int) *Batch {
 func (b *Batch) reset() {
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
-		s.n, s.peer, s.out, s.verdict, s.init = 0, nil, nil, vDrop, false
+		s.n, s.peer, s.out, s.verdict, s.init, s.relayed = 0, nil, nil, vDrop, false, false
 		s.addr = netip.AddrPort{}
 	}
 	b.n = 0

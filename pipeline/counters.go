@@ -21,6 +21,8 @@ type Counters struct {
 	DropSealFailed  atomic.Uint64 // sealing failed (peer session without a key)
 	DropWriteFailed atomic.Uint64 // device or socket write error
 	DropUnknownType atomic.Uint64 // authenticated message of a type nobody handles
+	Relayed         atomic.Uint64 // relay messages forwarded from one peer to another
+	DropRelay       atomic.Uint64 // relay message not forwarded or accepted (relaying off, unknown node, malformed)
 }
 
 // CounterValues is a plain copy of Counters for reports.
@@ -29,7 +31,7 @@ type CounterValues struct {
 	NetIn, NetInBytes, NetOut, NetOutBytes, ToControl, Flooded   uint64
 	DropNoRoute, DropMalformed, DropUnknownPeer, DropAuth        uint64
 	DropReplay, DropControlFull, DropSealFailed, DropWriteFailed uint64
-	DropUnknownType                                              uint64
+	DropUnknownType, Relayed, DropRelay                          uint64
 }
 
 // Values returns a snapshot of the counters.
@@ -44,6 +46,6 @@ func (c *Counters) Values() CounterValues {
 		DropUnknownPeer: c.DropUnknownPeer.Load(), DropAuth: c.DropAuth.Load(),
 		DropReplay: c.DropReplay.Load(), DropControlFull: c.DropControlFull.Load(),
 		DropSealFailed: c.DropSealFailed.Load(), DropWriteFailed: c.DropWriteFailed.Load(),
-		DropUnknownType: c.DropUnknownType.Load(),
+		DropUnknownType: c.DropUnknownType.Load(), Relayed: c.Relayed.Load(), DropRelay: c.DropRelay.Load(),
 	}
 }

@@ -53,6 +53,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 		now = p.cfg.Now()
 	}
 	k := 0
+	fwd := b.fwd[:0]
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
 		switch s.verdict {
@@ -70,6 +71,10 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 			k++
 		case vControl:
 			p.toControl(s)
+		case vForward:
+			fwd = append(fwd, udpio.Message{Buf: s.out, N: len(s.out), Addr: s.addr})
+			s.peer.Stats.OutPackets.Add(1)
+			s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
 		}
 	}
 	if k > 0 {
@@ -83,6 +88,10 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 			}
 			p.Counters.DropWriteFailed.Add(uint64(k - n))
 		}
+	}
+	if len(fwd) > 0 {
+		p.forward(fwd)
+		clear(fwd)
 	}
 	for i := 0; i < k; i++ {
 		b.bufs[i] = nil
@@ -112,7 +121,7 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 			s.peer, s.out, s.verdict, s.init = peer, dgram, vControl, true
 			continue
 		}
-		if peer == nil {
+		if peer == nil || peer.Via != nil { // (a relayed peer's address is a placeholder)
 			p.Counters.DropUnknownPeer.Add(1)
 			if p.debugOK() {
 				p.log.Debug("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
@@ -147,7 +156,11 @@ func (p *Pipeline) openBatch(b *Batch) {
 		s.peer.Stats.InPackets.Add(1)
 		s.peer.Stats.InBytes.Add(uint64(s.n))
 		s.out = pt
-		if pt[0] != wire.TypeData {
+		switch pt[0] {
+		case wire.TypeData:
+		case wire.TypeRelay, wire.TypeRelayed:
+			p.openRelay(b.snap, s, pt)
+		default:
 			s.verdict = vControl
 		}
 	}
@@ -165,7 +178,8 @@ func (p *Pipeline) notifyUnknown(from netip.AddrPort) {
 }
 
 func (p *Pipeline) toControl(s *slot) {
-	cp := ControlPacket{From: s.addr, Peer: s.peer, Init: s.init, Data: append([]byte(nil), s.out...)}
+	cp := ControlPacket{From: s.addr, Peer: s.peer, Init: s.init, Relayed: s.relayed, RelayNode: s.node,
+		Data: append([]byte(nil), s.out...)}
 	select {
 	case p.control <- cp:
 		p.Counters.ToControl.Add(1)

@@ -16,7 +16,7 @@ func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 	defer p.wg.Done()
 	read := func(b *Batch) (int, error) {
 		for i := range b.slots {
-			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-aead.TagLen]
+			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-2*aead.TagLen]
 		}
 		return dev.Read(b.bufs, b.sizes, headroom)
 	}
@@ -110,14 +110,14 @@ func (p *Pipeline) sealBatch(b *Batch) {
 		if s.verdict != vSend {
 			continue
 		}
-		s.buf[aead.HeaderLen] = wire.TypeData
-		out, err := s.peer.Session.Seal(s.buf, s.n+1)
+		s.buf[relayRoom+aead.HeaderLen] = wire.TypeData
+		out, addr, err := sealFor(s.peer, s.buf, s.n+1)
 		if err != nil {
 			s.verdict = vDrop
 			p.Counters.DropSealFailed.Add(1)
 			continue
 		}
-		s.out = out
+		s.out, s.addr = out, addr
 	}
 }
 
@@ -131,14 +131,14 @@ func (p *Pipeline) flood(snap *Snapshot, pkt []byte) {
 	defer p.floodMu.Unlock()
 	buf := p.floodBuf
 	for _, peer := range snap.Peers {
-		buf[aead.HeaderLen] = wire.TypeData
+		buf[relayRoom+aead.HeaderLen] = wire.TypeData
 		copy(buf[headroom:], pkt)
-		out, err := peer.Session.Seal(buf, len(pkt)+1)
+		out, addr, err := sealFor(peer, buf, len(pkt)+1)
 		if err != nil {
 			p.Counters.DropSealFailed.Add(1)
 			continue
 		}
-		p.floodMsg[0] = udpio.Message{Buf: out, N: len(out), Addr: peer.Addr}
+		p.floodMsg[0] = udpio.Message{Buf: out, N: len(out), Addr: addr}
 		if _, err := p.conn.WriteBatch(p.floodMsg); err != nil {
 			p.Counters.DropWriteFailed.Add(1)
 			continue

@@ -34,7 +34,11 @@ type ControlPacket struct {
 	// Unknown is true for a notice that an encrypted-looking datagram came
 	// from an address that is no peer (Data is nil).
 	Unknown bool
-	Data    []byte
+	// Relayed is true for a handshake message (Init) that came through
+	// the relay From (a peer) from the node RelayNode.
+	Relayed   bool
+	RelayNode wire.NodeID
+	Data      []byte
 }
 
 // Config sizes the pipeline. Zero values pick the defaults.
@@ -238,7 +242,10 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 	// Every reader holds a batch while it waits for input; leave the
 	// rest of the pipeline at least one.
 	cfg.Batches = max(cfg.Batches, len(devs)+1, len(conns)+1)
-	bufSize := netRoom + headroom + cfg.MaxPacket + aead.TagLen
+	// Room for the largest packet with every header and, relayed, two
+	// tags (outbound), or the largest relayed datagram after netRoom
+	// (inbound).
+	bufSize := netRoom + headroom + cfg.MaxPacket + 2*aead.TagLen
 	if bufSize < 2048 {
 		bufSize = 2048
 	}

@@ -6,15 +6,24 @@ import (
 
 	"github.com/peercloud/peercloud/aead"
 	"github.com/peercloud/peercloud/route"
+	"github.com/peercloud/peercloud/wire"
 )
 
 // Peer is the data plane's view of one connected peer. The control goroutine
 // creates it when a handshake completes and shares it through Snapshots; its
 // fields are immutable, only the counters change (atomically).
 type Peer struct {
+	// Addr is the peer's UDP address; for a relayed peer a placeholder
+	// that names the path (datagrams go to Via.Addr).
 	Addr    netip.AddrPort
 	Session *aead.Session
-	Stats   PeerStats
+	// NodeID is the peer's node id (relay messages name nodes by it).
+	NodeID wire.NodeID
+	// Via is the relay of a relayed peer (nil: direct). A relayed peer's
+	// datagrams are sealed with Session, then again with Via.Session in a
+	// relay message (relay.go).
+	Via   *Peer
+	Stats PeerStats
 }
 
 // PeerStats are a peer's traffic counters, updated by the data plane.
@@ -42,6 +51,14 @@ type Snapshot struct {
 	Flood bool
 	// Peers lists every peer, for flooding.
 	Peers []*Peer
+	// Relay makes the data plane forward relay messages between peers
+	// and accept relayed ones (relay.go); without it both are dropped.
+	Relay bool
+	// ByNodeID maps node ids to the direct peers this node relays to
+	// (peers that announced relaying).
+	ByNodeID map[wire.NodeID]*Peer
+	// Relayed maps relayed paths to their peers.
+	Relayed map[RelayKey]*Peer
 }
 
 // dstKey and srcKey extract the addresses the snapshot routes by.

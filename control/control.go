@@ -115,6 +115,12 @@ type Node struct {
 	// extAddrs are own addresses learned outside the node (a port
 	// mapping's external address); they survive resetOwnAddrs.
 	extAddrs []netip.AddrPort
+	// Relays (relay.go): placeholder addresses of relayed paths and the
+	// nodes seen in peer lists.
+	virt     map[pipeline.RelayKey]netip.AddrPort
+	virtKey  map[netip.AddrPort]pipeline.RelayKey
+	nextVirt uint64
+	known    map[wire.NodeID]*sighting
 	// unknownSeen is when we last offered a handshake to an address that
 	// sent us session traffic without being a peer.
 	unknownSeen map[netip.AddrPort]int64
@@ -146,6 +152,7 @@ type peer struct {
 	connected   int64 // when the handshake completed
 	keyTime     int64 // when the newest key was installed
 	rotations   uint64
+	via         netip.AddrPort // the relay of a relayed peer (zero: direct)
 }
 
 // noteRotations records key installs the handshake made since the last look.
@@ -175,9 +182,11 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	hc := *cfg.Handshake // read-only once in use: copy, never modify
+	hc.Relay = cfg.Relay
 	n := &Node{
 		cfg:     cfg,
-		hs:      cfg.Handshake,
+		hs:      &hc,
 		nodeID:  wire.NodeID(cfg.Handshake.NodeID),
 		dp:      dp,
 		log:     cfg.Log,
@@ -185,6 +194,9 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 		pending: make(map[netip.AddrPort]*handshake.Peer),
 
 		unknownSeen: make(map[netip.AddrPort]int64),
+		virt:        make(map[pipeline.RelayKey]netip.AddrPort),
+		virtKey:     make(map[netip.AddrPort]pipeline.RelayKey),
+		known:       make(map[wire.NodeID]*sighting),
 		requests:    make(chan func(*Node)),
 	}
 	n.trusted = cfg.Handshake.Trusted
@@ -287,6 +299,10 @@ func (n *Node) sendMessage(p *peer, typ byte, body []byte) {
 }
 
 func (n *Node) send(addr netip.AddrPort, pkt []byte) {
+	if n.isRelayed(addr) {
+		n.sendRelayed(addr, pkt)
+		return
+	}
 	if err := n.dp.SendTo(addr, pkt); err != nil {
 		n.Counters.SendFailed.Add(1)
 		n.log.Debug("send failed", zap.Stringer("to", addr), zap.Error(err))

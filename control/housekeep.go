@@ -59,6 +59,7 @@ func (n *Node) tick(ctx context.Context, t time.Time) {
 		n.nextNATKeepalive = n.now + natKeepalive
 	}
 	n.reconnectToPeers(ctx)
+	n.relayTick()
 	if n.nextOwnAddrs <= n.now {
 		n.resetOwnAddrs()
 	}

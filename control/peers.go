@@ -32,6 +32,13 @@ func (n *Node) handlePacket(ctx context.Context, cp pipeline.ControlPacket) {
 			n.removePeer(p, "peer closed the connection")
 			return
 		}
+		if cp.Relayed {
+			var ok bool
+			if from, ok = n.relayedFrom(from, cp.RelayNode); !ok {
+				n.Counters.Invalid.Add(1)
+				return
+			}
+		}
 		n.handleInit(ctx, from, cp.Data)
 		return
 	}
@@ -160,13 +167,33 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 		n.log.Info("peer sent an invalid node info in its handshake", zap.Stringer("peer", addr), zap.Error(err))
 		return
 	}
+	var via *peer
+	if k, ok := n.virtKey[addr]; ok {
+		// A relayed handshake: the relay must still be there, the node
+		// must be the one the path names, and not directly connected.
+		via = n.peers[k.Via]
+		reason := ""
+		switch {
+		case via == nil:
+			reason = "relay gone"
+		case k.Node != info.NodeID:
+			reason = "node id differs from the relayed path's"
+		case n.directPeer(info.NodeID) != nil:
+			reason = "already connected directly"
+		}
+		if reason != "" {
+			n.log.Debug("refusing relayed peer", zap.Stringer("peer", addr), zap.String("reason", reason))
+			n.closeSession(addr, hs)
+			return
+		}
+	}
 	if old := n.peers[addr]; old != nil {
 		n.removePeer(old, "peer reconnected")
 	}
 	p := &peer{
 		addr:        addr,
 		hs:          hs,
-		dp:          &pipeline.Peer{Addr: addr, Session: hs.Session()},
+		dp:          &pipeline.Peer{Addr: addr, Session: hs.Session(), NodeID: info.NodeID},
 		nodeID:      info.NodeID,
 		peerTimeout: DefaultPeerTimeout,
 		connected:   n.now,
@@ -176,7 +203,13 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 	if info.HasPeerTimeout {
 		p.peerTimeout = int(info.PeerTimeout)
 	}
+	if via != nil {
+		p.via, p.dp.Via = via.addr, via.dp
+	}
 	n.peers[addr] = p
+	if via == nil && n.cfg.Relay {
+		n.dropRelayedTo(info.NodeID)
+	}
 	n.snapshotDirty = true
 	n.Counters.Connected.Add(1)
 	// Tell everyone about the newcomer at the next tick instead of at the
@@ -185,8 +218,13 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 	// broadcast (VpnCloud: up to 90 s by default). Node info is sent at
 	// most once a tick, so a burst of joins costs one broadcast a second.
 	n.nextPeers = min(n.nextPeers, n.now+1)
-	n.log.Info("added peer", zap.Stringer("peer", addr), zap.String("node_id", fmtNodeID(info.NodeID)),
-		zap.Stringer("algorithm", hs.Algorithm()), zap.Bool("extended", hs.Extended()))
+	if via != nil {
+		n.log.Info("added peer through a relay", zap.Stringer("peer", addr), zap.Stringer("relay", via.addr),
+			zap.String("node_id", fmtNodeID(info.NodeID)), zap.Stringer("algorithm", hs.Algorithm()))
+	} else {
+		n.log.Info("added peer", zap.Stringer("peer", addr), zap.String("node_id", fmtNodeID(info.NodeID)),
+			zap.Stringer("algorithm", hs.Algorithm()), zap.Bool("extended", hs.Extended()))
+	}
 	n.updatePeer(ctx, p, info)
 	claims := make([]string, len(p.claims))
 	for i, c := range p.claims {
@@ -203,7 +241,10 @@ func (n *Node) updatePeer(ctx context.Context, p *peer, info *wire.NodeInfo) {
 	if info == nil {
 		return
 	}
-	p.addrs = append(p.addrs[:0], p.addr)
+	p.addrs = p.addrs[:0]
+	if !p.via.IsValid() {
+		p.addrs = append(p.addrs, p.addr)
+	}
 	for _, a := range info.Addrs {
 		a = unmap(a)
 		if !slices.Contains(p.addrs, a) {
@@ -214,6 +255,7 @@ func (n *Node) updatePeer(ctx context.Context, p *peer, info *wire.NodeInfo) {
 		p.claims = info.Claims
 		n.snapshotDirty = true
 	}
+	n.noteSightings(p, info.Peers)
 	n.connectToPeers(ctx, info.Peers)
 }
 
@@ -224,6 +266,9 @@ func (n *Node) removePeer(p *peer, why string) {
 	}
 	delete(n.peers, p.addr)
 	n.snapshotDirty = true
+	if !p.via.IsValid() {
+		n.dropRelayedVia(p.addr)
+	}
 	n.Counters.Disconnected.Add(1)
 	n.log.Info("removed peer", zap.Stringer("peer", p.addr), zap.String("reason", why))
 	n.emit(Event{Kind: EventPeerDisconnected, Peer: p.addr, NodeID: fmtNodeID(p.nodeID), Reason: why})
@@ -302,6 +347,9 @@ func (n *Node) nodeInfo() *wire.NodeInfo {
 		Addrs:          n.ownAddrs,
 	}
 	for _, p := range n.peers {
+		if p.via.IsValid() {
+			continue // others cannot use our relayed paths
+		}
 		ni.Peers = append(ni.Peers, wire.PeerInfo{NodeID: p.nodeID, HasNodeID: true, Addrs: p.addrs})
 	}
 	if len(ni.Peers) > wire.MaxPeers {
@@ -326,4 +374,28 @@ func (n *Node) addOwnAddr(a netip.AddrPort) {
 // peer has one key whatever the socket reported.
 func unmap(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// directPeer returns a direct peer with node id id, if any.
+func (n *Node) directPeer(id wire.NodeID) *peer {
+	for _, p := range n.peers {
+		if p.nodeID == id && !p.via.IsValid() {
+			return p
+		}
+	}
+	return nil
+}
+
+// closeSession tells the other end of an established handshake that is
+// not kept that it is closed.
+func (n *Node) closeSession(addr netip.AddrPort, hs *handshake.Peer) {
+	sess := hs.Session()
+	if sess == nil {
+		return
+	}
+	buf := make([]byte, headerRoom+1+tagRoom)
+	buf[headerRoom] = wire.TypeClose
+	if pkt, err := sess.Seal(buf, 1); err == nil {
+		n.send(addr, pkt)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"sort"
@@ -76,6 +77,10 @@ type simNodeOpts struct {
 	peers  []string     // configured peers
 	claims []wire.Range // claims besides the node's tunnel address
 	nat    bool         // behind an endpoint-restricted NAT
+	// noRelay turns relaying off (Config.Relay is on by default, as in
+	// the daemon).
+	noRelay bool
+	keylog  io.Writer // handshake key log
 }
 
 // simNATTimeout is how long the simulated NAT keeps a mapping: VpnCloud's
@@ -139,7 +144,7 @@ func (s *sim) addNode(o simNodeOpts) *simNode {
 	n.dev = tuntest.NewChannelTUN(fmt.Sprintf("tun%d", i), tunio.TUN, 1400)
 	log := zaptest.NewLogger(s.tb, zaptest.Level(zap.WarnLevel)).Named(fmt.Sprintf("node%d", i))
 	n.pl = pipeline.New(pipeline.Config{Workers: 1, Batches: 2, BatchSize: 4}, n.dev, conn, log)
-	hc := &handshake.Config{Identity: testIdentity, Algorithms: testSpeeds, Extended: true, Logger: log}
+	hc := &handshake.Config{Identity: testIdentity, Algorithms: testSpeeds, Extended: true, Logger: log, KeyLog: o.keylog}
 	binary.BigEndian.PutUint64(hc.NodeID[:], uint64(i)+1)
 	claims := append([]wire.Range{{Base: wire.AddressFromIP(n.tunIP), PrefixLen: 32}}, o.claims...)
 	n.node, err = New(Config{
@@ -148,6 +153,7 @@ func (s *sim) addNode(o simNodeOpts) *simNode {
 		Claims:      claims,
 		PeerTimeout: s.peerTimeout,
 		ListenAddr:  n.addr,
+		Relay:       !o.noRelay,
 		Log:         log,
 	}, n.pl)
 	if err != nil {
@@ -270,7 +276,8 @@ func (s *sim) idle() bool {
 		in := c.NetIn.Load()
 		// Every received datagram ends up under exactly one of these.
 		out := c.ToControl.Load() + c.DropControlFull.Load() + c.DropUnknownPeer.Load() + c.DropAuth.Load() +
-			c.DropReplay.Load() + c.DeviceOut.Load() + c.DropWriteFailed.Load()
+			c.DropReplay.Load() + c.DeviceOut.Load() + c.DropWriteFailed.Load() +
+			c.Relayed.Load() + c.DropRelay.Load() + c.DropSealFailed.Load()
 		if out < in {
 			return false
 		}

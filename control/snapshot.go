@@ -20,6 +20,11 @@ func (n *Node) publish() {
 		Learning: n.cfg.Learning,
 		Flood:    n.cfg.Flood,
 		Peers:    make([]*pipeline.Peer, 0, len(n.peers)),
+		Relay:    n.cfg.Relay,
+	}
+	if n.cfg.Relay {
+		snap.ByNodeID = make(map[wire.NodeID]*pipeline.Peer)
+		snap.Relayed = make(map[pipeline.RelayKey]*pipeline.Peer)
 	}
 	var prefixes []netip.Prefix
 	var entries []route.Entry[*pipeline.Peer]
@@ -27,6 +32,13 @@ func (n *Node) publish() {
 	for addr, p := range n.peers {
 		snap.ByAddr[addr] = p.dp
 		snap.Peers = append(snap.Peers, p.dp)
+		if n.cfg.Relay {
+			if p.via.IsValid() {
+				snap.Relayed[pipeline.RelayKey{Via: p.via, Node: p.nodeID}] = p.dp
+			} else if p.hs.PeerRelays() {
+				snap.ByNodeID[p.nodeID] = p.dp
+			}
+		}
 		st := n.peerStatus(p)
 		st.Claims = nil
 		for _, c := range p.claims {
@@ -67,6 +79,9 @@ func (n *Node) peerStatus(p *peer) PeerStatus {
 	}
 	for _, c := range p.claims {
 		st.Claims = append(st.Claims, c.String())
+	}
+	if p.via.IsValid() {
+		st.Via = p.via.String()
 	}
 	return st
 }

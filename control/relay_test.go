@@ -1,0 +1,242 @@
+package control
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/peercloud/peercloud/internal/interop"
+	"github.com/peercloud/peercloud/pipeline"
+	"github.com/peercloud/peercloud/udpio/udptest"
+	"github.com/peercloud/peercloud/wire"
+)
+
+// lockedBuffer is a key log the test reads while a control goroutine writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// keys parses the key log.
+func (l *lockedBuffer) keys(t *testing.T) []interop.KeyEvent {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs, err := interop.ParseKeylog(strings.NewReader(l.b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func opensWithAny(keys []interop.KeyEvent, pkt []byte) []byte {
+	for _, k := range keys {
+		if pt, err := interop.OpenWithKey(k.Key, pkt); err == nil {
+			return pt
+		}
+	}
+	return nil
+}
+
+func simNodeID(n *simNode) wire.NodeID {
+	var id wire.NodeID
+	binary.BigEndian.PutUint64(id[:], uint64(n.idx)+1)
+	return id
+}
+
+// relayedVia reports whether n reaches m through relay r (and not
+// directly).
+func (n *simNode) relayedVia(m, r *simNode) bool {
+	snap := n.snap()
+	return snap.Relayed[pipeline.RelayKey{Via: r.addr, Node: simNodeID(m)}] != nil && snap.ByAddr[m.addr] == nil
+}
+
+// relayNet is a public node R and two nodes A and B that know only R and
+// cannot reach each other while blocked is set; it records the datagrams R
+// sends to B.
+type relayNet struct {
+	s         *sim
+	r, a, b   *simNode
+	logs      [3]*lockedBuffer
+	blocked   atomic.Bool
+	mu        sync.Mutex
+	rToB      [][]byte
+	rToBCount atomic.Int64
+}
+
+func newRelayNet(t *testing.T, relayR bool) *relayNet {
+	x := &relayNet{s: newSim(t, 0)}
+	for i := range x.logs {
+		x.logs[i] = &lockedBuffer{}
+	}
+	x.blocked.Store(true)
+	x.r = x.s.addNode(simNodeOpts{noRelay: !relayR, keylog: x.logs[0]})
+	x.a = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, keylog: x.logs[1]})
+	x.b = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, keylog: x.logs[2]})
+	x.s.setFilter(func(p udptest.Packet) udptest.Action {
+		ab := (p.From == x.a.addr && p.To == x.b.addr) || (p.From == x.b.addr && p.To == x.a.addr)
+		if ab && x.blocked.Load() {
+			return udptest.Drop
+		}
+		if p.From == x.r.addr && p.To == x.b.addr {
+			x.mu.Lock()
+			if len(x.rToB) < 4096 {
+				x.rToB = append(x.rToB, append([]byte(nil), p.Data...))
+			}
+			x.mu.Unlock()
+		}
+		return udptest.Deliver
+	})
+	return x
+}
+
+// TestSimRelay: A and B cannot reach each other, both know R. They connect
+// end to end through R, traffic flows both ways, R cannot open what it
+// forwards (checked with every node's key log), and once the direct path
+// opens they move to it and drop the relayed path.
+func TestSimRelay(t *testing.T) {
+	x := newRelayNet(t, true)
+	s, a, b, r := x.s, x.a, x.b, x.r
+	secs := s.runUntil("relayed connection", 60, func() bool { return a.relayedVia(b, r) && b.relayedVia(a, r) }, nil)
+	t.Logf("A and B connected through R after %d simulated seconds; %s", secs, s.describe())
+	for i := 0; i < 5; i++ {
+		simSend(t, a, b, "a to b through r")
+		simSend(t, b, a, "b to a through r")
+	}
+	if got := r.pl.Counters.Relayed.Load(); got < 10 {
+		t.Fatalf("R forwarded %d relay messages", got)
+	}
+	if routeIn(a.snap(), b.tunIP) == nil || routeIn(a.snap(), b.tunIP).Via == nil {
+		t.Fatal("A does not route B's claim to the relayed peer")
+	}
+	var st []PeerStatus
+	if err := a.node.Do(t.Context(), func(n *Node) { st = n.Status() }); err != nil {
+		t.Fatal(err)
+	}
+	vias := 0
+	for _, p := range st {
+		if p.Via == r.addr.String() {
+			vias++
+			if p.NodeID != fmtNodeID(simNodeID(b)) {
+				t.Errorf("relayed peer %s has node id %s, want B's", p.Addr, p.NodeID)
+			}
+		}
+	}
+	if vias != 1 {
+		t.Fatalf("A's status shows %d peers via R: %+v", vias, st)
+	}
+	// R never relays its own relayed paths and A does not list B to others.
+	for _, pi := range a.node.nodeInfoForTest(t).Peers {
+		if pi.NodeID == simNodeID(b) {
+			t.Fatal("A's peer list names B, which it reaches only through R")
+		}
+	}
+	x.checkRelayCannotRead(t)
+
+	// The direct path opens: A and B find it and leave the relay.
+	x.blocked.Store(false)
+	secs = s.runUntil("direct connection", 60, func() bool {
+		return a.hasPeer(b) && b.hasPeer(a) && len(a.snap().Relayed) == 0 && len(b.snap().Relayed) == 0
+	}, nil)
+	t.Logf("moved to the direct path %d simulated seconds after it opened", secs)
+	before := r.pl.Counters.Relayed.Load()
+	simSend(t, a, b, "a to b directly")
+	simSend(t, b, a, "b to a directly")
+	if got := r.pl.Counters.Relayed.Load(); got != before {
+		t.Fatalf("R still forwarded %d messages after the move", got-before)
+	}
+}
+
+// checkRelayCannotRead opens every datagram R sent B: the outer layer with
+// B's keys (it must be a relayed message from A), the inner one with A's
+// keys; no key R ever had opens an inner datagram.
+func (x *relayNet) checkRelayCannotRead(t *testing.T) {
+	t.Helper()
+	keysR, keysA, keysB := x.logs[0].keys(t), x.logs[1].keys(t), x.logs[2].keys(t)
+	if len(keysR) == 0 || len(keysA) == 0 || len(keysB) == 0 {
+		t.Fatalf("key logs: R %d, A %d, B %d keys", len(keysR), len(keysA), len(keysB))
+	}
+	x.mu.Lock()
+	dgrams := append([][]byte(nil), x.rToB...)
+	x.mu.Unlock()
+	idA := simNodeID(x.a)
+	var relayed, handshakes, sealed int
+	for i, d := range dgrams {
+		if d[0] == wire.InitByte {
+			continue // R's own handshake with B
+		}
+		pt := opensWithAny(keysB, d)
+		if pt == nil {
+			t.Fatalf("datagram %d from R to B does not open with B's keys", i)
+		}
+		if pt[0] != wire.TypeRelayed {
+			continue // R's own messages to B
+		}
+		relayed++
+		if len(pt) < 1+wire.RelayHeaderLen+1 || !bytes.Equal(pt[1:1+wire.RelayHeaderLen], idA[:]) {
+			t.Fatalf("relayed datagram %d does not name A as its source: %x", i, pt[:min(len(pt), 17)])
+		}
+		inner := pt[1+wire.RelayHeaderLen:]
+		if inner[0] == wire.InitByte {
+			handshakes++
+			continue
+		}
+		sealed++
+		if opensWithAny(keysR, inner) != nil {
+			t.Fatalf("relayed datagram %d: a key R holds opens the inner datagram", i)
+		}
+		if opensWithAny(keysA, inner) == nil {
+			t.Fatalf("relayed datagram %d: the inner datagram does not open with A's keys", i)
+		}
+	}
+	t.Logf("R sent B %d relayed datagrams from A: %d handshake, %d sealed end to end, none readable by R", relayed, handshakes, sealed)
+	if handshakes == 0 || sealed < 5 {
+		t.Fatalf("too few relayed datagrams to show anything: %d handshake, %d sealed", handshakes, sealed)
+	}
+}
+
+// TestSimRelayOptOut: without relaying at R, A and B stay apart (and R's
+// data plane drops relay messages if any arrive).
+func TestSimRelayOptOut(t *testing.T) {
+	x := newRelayNet(t, false)
+	x.s.run(40, nil)
+	if x.a.hasPeer(x.b) || len(x.a.snap().Relayed) != 0 || len(x.b.snap().Relayed) != 0 {
+		t.Fatalf("A and B connected although R does not relay; %s", x.s.describe())
+	}
+	if !x.a.hasPeer(x.r) || !x.b.hasPeer(x.r) {
+		t.Fatalf("A or B lost R; %s", x.s.describe())
+	}
+}
+
+// TestSimRelayGoneWithRelay: when the relay leaves, the relayed peers go
+// at once.
+func TestSimRelayGoneWithRelay(t *testing.T) {
+	x := newRelayNet(t, true)
+	s, a, b, r := x.s, x.a, x.b, x.r
+	s.runUntil("relayed connection", 60, func() bool { return a.relayedVia(b, r) && b.relayedVia(a, r) }, nil)
+	s.leave(r)
+	s.runUntil("relayed peers dropped", 5, func() bool { return len(a.snap().Relayed) == 0 && len(b.snap().Relayed) == 0 }, nil)
+	if routeIn(a.snap(), b.tunIP) != nil {
+		t.Fatal("A still routes B's claim")
+	}
+}
+
+// nodeInfoForTest returns the node info n would send, read on its
+// control goroutine.
+func (n *Node) nodeInfoForTest(t *testing.T) *wire.NodeInfo {
+	t.Helper()
+	var ni *wire.NodeInfo
+	if err := n.Do(t.Context(), func(n *Node) { ni = n.nodeInfo() }); err != nil {
+		t.Fatal(err)
+	}
+	return ni
+}

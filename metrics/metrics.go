@@ -41,6 +41,8 @@ var (
 		"Packets the data plane handed to the control plane.", nil, nil)
 	descFlooded = prometheus.NewDesc("peercloud_flooded_packets_total",
 		"Device packets sent to every peer (switch and hub modes).", nil, nil)
+	descRelayed = prometheus.NewDesc("peercloud_relayed_packets_total",
+		"Relay messages this node forwarded from one peer to another.", nil, nil)
 	descHandshakes = prometheus.NewDesc("peercloud_handshakes_total",
 		"Handshakes completed into connected peers.", nil, nil)
 	descRotations = prometheus.NewDesc("peercloud_key_rotations_total",
@@ -84,7 +86,7 @@ func NewCollector(src Source) (*Collector, error) {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descPackets, descDrops, descToControl, descFlooded,
+	for _, d := range []*prometheus.Desc{descBytes, descPackets, descDrops, descToControl, descFlooded, descRelayed,
 		descHandshakes, descRotations, descDisconnects, descInvalid, descStale, descSendFailed, descPeers, descPeerBytes,
 		descPeerPackets, descRingLen, descRingCap, descHooksDropped} {
 		ch <- d
@@ -113,6 +115,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descToControl, v.ToControl)
 	counter(descFlooded, v.Flooded)
+	counter(descRelayed, v.Relayed)
 	if cc := c.src.Control; cc != nil {
 		counter(descHandshakes, cc.Connected.Load())
 		counter(descRotations, cc.Rotations.Load())

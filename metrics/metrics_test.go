@@ -33,7 +33,7 @@ func testSource() Source {
 				return []control.PeerStatus{{Addr: "10.0.0.2:3210", Traffic: tr}, {Addr: "10.0.0.3:3210"}}
 			},
 			Data: func() pipeline.CounterValues {
-				return pipeline.CounterValues{NetIn: 10, NetInBytes: 1000, DeviceOut: 9, DropReplay: 2, DropNoRoute: 5}
+				return pipeline.CounterValues{NetIn: 10, NetInBytes: 1000, DeviceOut: 9, DropReplay: 2, DropNoRoute: 5, Relayed: 7, DropRelay: 3}
 			},
 			Control: ctl,
 		},
@@ -121,6 +121,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"peercloud_drops_total", []string{"reason", "replay"}, 2},
 		{"peercloud_drops_total", []string{"reason", "no_route"}, 5},
 		{"peercloud_drops_total", []string{"reason", "auth"}, 0},
+		{"peercloud_drops_total", []string{"reason", "relay"}, 3},
+		{"peercloud_relayed_packets_total", nil, 7},
 		{"peercloud_handshakes_total", nil, 4},
 		{"peercloud_disconnects_total", []string{"reason", "timeout"}, 1},
 		{"peercloud_disconnects_total", []string{"reason", "other"}, 2},

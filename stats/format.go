@@ -47,7 +47,7 @@ func Format(w io.Writer, s *Snapshot) error {
 		d.NetInBytes, d.NetIn, d.NetOutBytes, d.NetOut)
 	fmt.Fprintf(&b, "  payload_traffic: { in: { bytes: %d, packets: %d }, out: { bytes: %d, packets: %d } }\n",
 		d.DeviceOutBytes, d.DeviceOut, d.DeviceInBytes, d.DeviceIn)
-	fmt.Fprintf(&b, "  to_control: %d\n  flooded: %d\n", d.ToControl, d.Flooded)
+	fmt.Fprintf(&b, "  to_control: %d\n  flooded: %d\n  relayed: %d\n", d.ToControl, d.Flooded, d.Relayed)
 	b.WriteString("  drops: {")
 	for i, dr := range Drops(d) {
 		if i > 0 {

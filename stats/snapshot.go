@@ -89,13 +89,13 @@ type Drop struct {
 
 // Drops lists the data plane's drops by reason, in a fixed order with
 // fixed reason names (shared by the stats file and the metrics).
-func Drops(v pipeline.CounterValues) [9]Drop {
-	return [9]Drop{
+func Drops(v pipeline.CounterValues) [10]Drop {
+	return [10]Drop{
 		{"no_route", v.DropNoRoute}, {"malformed", v.DropMalformed},
 		{"unknown_peer", v.DropUnknownPeer}, {"auth", v.DropAuth},
 		{"replay", v.DropReplay}, {"control_full", v.DropControlFull},
 		{"seal_failed", v.DropSealFailed}, {"write_failed", v.DropWriteFailed},
-		{"unknown_type", v.DropUnknownType},
+		{"unknown_type", v.DropUnknownType}, {"relay", v.DropRelay},
 	}
 }
 

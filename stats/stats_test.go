@@ -49,7 +49,7 @@ func twoPeers() (*fake, *pipeline.PeerStats, *pipeline.PeerStats) {
 	}}
 	f.data = pipeline.CounterValues{NetIn: 11, NetInBytes: 1050, NetOut: 20, NetOutBytes: 2000,
 		DeviceIn: 20, DeviceInBytes: 1500, DeviceOut: 11, DeviceOutBytes: 800,
-		DropNoRoute: 3, DropAuth: 2, DropReplay: 1, DropUnknownPeer: 4}
+		DropNoRoute: 3, DropAuth: 2, DropReplay: 1, DropUnknownPeer: 4, Relayed: 6, DropRelay: 2}
 	f.ctl.Invalid.Store(5)
 	f.ctl.Connected.Store(2)
 	return f, a, b
@@ -111,6 +111,8 @@ func TestFormat(t *testing.T) {
 		"  cache:\n\npeer_traffic:\n  - peer: \"192.0.2.3:3210\"\n    in: { display: \"16 B/s\", bytes: 1000, packets: 10 }\n    out: { display: \"33 B/s\", bytes: 2000, packets: 20 }\n",
 		"invalid_protocol_traffic: { packets: 12 }\ndropped_payload_traffic: { packets: 3 }\n",
 		"  drops: { no_route: 3, malformed: 0, unknown_peer: 4, auth: 2, replay: 1,",
+		"  relayed: 6\n",
+		", unknown_type: 0, relay: 2 }\n",
 		"  control: { connected: 2, disconnected: 0, timed_out: 0, invalid: 5,",
 		"    - \"192.0.2.3:3210\": { node_id: \"bb\", claims: [\"10.0.0.3/32\", \"10.3.0.0/16\"], in: { bytes: 1000, packets: 10 }, out: { bytes: 2000, packets: 20 } }\n",
 	} {

@@ -29,7 +29,17 @@ var (
 	nsCounter atomic.Int32
 )
 
-// peercloudBinary builds the command once per test run.
+// TestMain removes the binary peercloudBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// peercloudBinary builds the command once per test run (into a temporary
+// directory TestMain removes).
 func peercloudBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {

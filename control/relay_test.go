@@ -73,15 +73,15 @@ type relayNet struct {
 	rToBCount atomic.Int64
 }
 
-func newRelayNet(t *testing.T, relayR bool) *relayNet {
+func newRelayNet(t *testing.T, noRelayR, noRelayB bool) *relayNet {
 	x := &relayNet{s: newSim(t, 0)}
 	for i := range x.logs {
 		x.logs[i] = &lockedBuffer{}
 	}
 	x.blocked.Store(true)
-	x.r = x.s.addNode(simNodeOpts{noRelay: !relayR, keylog: x.logs[0]})
+	x.r = x.s.addNode(simNodeOpts{noRelay: noRelayR, keylog: x.logs[0]})
 	x.a = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, keylog: x.logs[1]})
-	x.b = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, keylog: x.logs[2]})
+	x.b = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, noRelay: noRelayB, keylog: x.logs[2]})
 	x.s.setFilter(func(p udptest.Packet) udptest.Action {
 		ab := (p.From == x.a.addr && p.To == x.b.addr) || (p.From == x.b.addr && p.To == x.a.addr)
 		if ab && x.blocked.Load() {
@@ -104,7 +104,7 @@ func newRelayNet(t *testing.T, relayR bool) *relayNet {
 // forwards (checked with every node's key log), and once the direct path
 // opens they move to it and drop the relayed path.
 func TestSimRelay(t *testing.T) {
-	x := newRelayNet(t, true)
+	x := newRelayNet(t, false, false)
 	s, a, b, r := x.s, x.a, x.b, x.r
 	secs := s.runUntil("relayed connection", 60, func() bool { return a.relayedVia(b, r) && b.relayedVia(a, r) }, nil)
 	t.Logf("A and B connected through R after %d simulated seconds; %s", secs, s.describe())
@@ -204,23 +204,35 @@ func (x *relayNet) checkRelayCannotRead(t *testing.T) {
 	}
 }
 
-// TestSimRelayOptOut: without relaying at R, A and B stay apart (and R's
-// data plane drops relay messages if any arrive).
+// TestSimRelayOptOut: A and B stay apart when R does not relay (A never
+// asks it: R did not announce relaying) and when B opted out (R refuses to
+// forward to a node that did not announce relaying, and counts it).
 func TestSimRelayOptOut(t *testing.T) {
-	x := newRelayNet(t, false)
-	x.s.run(40, nil)
-	if x.a.hasPeer(x.b) || len(x.a.snap().Relayed) != 0 || len(x.b.snap().Relayed) != 0 {
-		t.Fatalf("A and B connected although R does not relay; %s", x.s.describe())
-	}
-	if !x.a.hasPeer(x.r) || !x.b.hasPeer(x.r) {
-		t.Fatalf("A or B lost R; %s", x.s.describe())
+	for _, tc := range []struct {
+		name               string
+		noRelayR, noRelayB bool
+	}{{"relay_opted_out", true, false}, {"destination_opted_out", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newRelayNet(t, tc.noRelayR, tc.noRelayB)
+			x.s.run(40, nil)
+			if x.a.hasPeer(x.b) || len(x.a.snap().Relayed) != 0 || len(x.b.snap().Relayed) != 0 {
+				t.Fatalf("A and B connected; %s", x.s.describe())
+			}
+			if !x.a.hasPeer(x.r) || !x.b.hasPeer(x.r) {
+				t.Fatalf("A or B lost R; %s", x.s.describe())
+			}
+			refused, forwarded := x.r.pl.Counters.DropRelay.Load(), x.r.pl.Counters.Relayed.Load()
+			if forwarded != 0 || (tc.noRelayB && refused == 0) || (tc.noRelayR && refused != 0) {
+				t.Fatalf("R forwarded %d and refused %d relay messages", forwarded, refused)
+			}
+		})
 	}
 }
 
 // TestSimRelayGoneWithRelay: when the relay leaves, the relayed peers go
 // at once.
 func TestSimRelayGoneWithRelay(t *testing.T) {
-	x := newRelayNet(t, true)
+	x := newRelayNet(t, false, false)
 	s, a, b, r := x.s, x.a, x.b, x.r
 	s.runUntil("relayed connection", 60, func() bool { return a.relayedVia(b, r) && b.relayedVia(a, r) }, nil)
 	s.leave(r)

@@ -422,6 +422,14 @@ func TestNATTraversal(t *testing.T) {
 	t.Run("masquerade_and_port_forward", natPortForwarded)
 	t.Run("two_symmetric", func(t *testing.T) { natSymmetricPair(t, natSymmetric, natSymmetric) })
 	t.Run("symmetric_and_firewalled_masquerade", func(t *testing.T) { natSymmetricPair(t, natSymmetric, natMasqueradeFirewall) })
+	// Relays (relay_e2e_test.go): the pairs above that cannot connect
+	// directly talk through P.
+	t.Run("two_masquerades_relayed", func(t *testing.T) { natRelayed(t, natMasquerade, natMasquerade) })
+	t.Run("two_symmetric_relayed", func(t *testing.T) { natRelayed(t, natSymmetric, natSymmetric) })
+	t.Run("symmetric_and_firewalled_masquerade_relayed", func(t *testing.T) { natRelayed(t, natSymmetric, natMasqueradeFirewall) })
+	t.Run("relay_cannot_read", natRelayKeys)
+	t.Run("relayed_then_direct", natRelayToDirect)
+	t.Run("relay_opt_out", natRelayOptOut)
 }
 
 // natBothBehindMasquerade: A and B behind two plain masquerading routers

@@ -6,7 +6,9 @@ package daemon_test
 // B behind R2. The routers forward and masquerade with nftables. A and B
 // know only P; P knows nobody. Which pairs end up talking directly depends
 // on how the routers map ports, and each subtest asserts what happens with
-// one kind of router (docs/NAT.md, "Which NAT combinations connect").
+// one kind of router (docs/NAT.md, "Which NAT combinations connect"); the
+// pairs that cannot connect directly run with --no-relay here and through
+// P as relay in relay_e2e_test.go.
 //
 // Addresses (N is the topology's number): public segment 10.221.N.0/24
 // (P .1, Q .2, R1 .11, R2 .12), R1's LAN 10.222.N.0/24 (R1 .1, A .2), R2's

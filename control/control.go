@@ -29,6 +29,7 @@ const (
 	unknownRetry         = 5    // seconds between handshakes offered to one unknown sender
 	natKeepalive         = 25   // seconds between keepalives to every peer (NAT mappings)
 	maxUnknownSeen       = 4096 // bound of the unknown-sender table
+	untrustedLogInterval = 60   // seconds between log lines about untrusted handshakes from one address
 )
 
 // DataPlane is what the control plane needs from the data plane;
@@ -124,6 +125,9 @@ type Node struct {
 	// unknownSeen is when we last offered a handshake to an address that
 	// sent us session traffic without being a peer.
 	unknownSeen map[netip.AddrPort]int64
+	// untrustedSeen is when we last logged a handshake from an untrusted
+	// key at an address.
+	untrustedSeen map[netip.AddrPort]int64
 	// requests run functions on the control goroutine (status queries,
 	// reloads) for callers on other goroutines.
 	requests chan func(*Node)
@@ -193,11 +197,12 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 		peers:   make(map[netip.AddrPort]*peer),
 		pending: make(map[netip.AddrPort]*handshake.Peer),
 
-		unknownSeen: make(map[netip.AddrPort]int64),
-		virt:        make(map[pipeline.RelayKey]netip.AddrPort),
-		virtKey:     make(map[netip.AddrPort]pipeline.RelayKey),
-		known:       make(map[wire.NodeID]*sighting),
-		requests:    make(chan func(*Node)),
+		unknownSeen:   make(map[netip.AddrPort]int64),
+		untrustedSeen: make(map[netip.AddrPort]int64),
+		virt:          make(map[pipeline.RelayKey]netip.AddrPort),
+		virtKey:       make(map[netip.AddrPort]pipeline.RelayKey),
+		known:         make(map[wire.NodeID]*sighting),
+		requests:      make(chan func(*Node)),
 	}
 	n.trusted = cfg.Handshake.Trusted
 	if len(n.trusted) == 0 && cfg.Handshake.Identity != nil {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 
@@ -125,12 +126,20 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 			n.send(from, r)
 		}
 		n.Counters.Invalid.Add(1)
-		if handshake.IsFatal(err) {
+		// A stray message (a repeated pong or peng of a handshake that is
+		// over, typical when both sides connect at once) fails a fresh
+		// handshake at once: not worth more than a debug line.
+		if handshake.IsFatal(err) && !(isNew && errors.Is(err, handshake.ErrInvalidState)) {
 			n.log.Info("handshake failed", zap.Stringer("peer", from), zap.Error(err))
 			if n.pending[from] != nil {
 				delete(n.pending, from)
 				n.emit(Event{Kind: EventPeerDisconnected, Peer: from, Reason: "handshake failed"})
 			}
+		} else if errors.Is(err, handshake.ErrUntrustedKey) && n.untrustedLog(from) {
+			// Most likely a node with another password or key list: say
+			// so, at most once a minute per address.
+			n.log.Info("refusing a handshake signed by an untrusted key (a node with another password or trusted keys?)",
+				zap.Stringer("peer", from))
 		} else {
 			n.log.Debug("ignoring invalid handshake message", zap.Stringer("peer", from), zap.Error(err))
 		}
@@ -398,4 +407,18 @@ func (n *Node) closeSession(addr netip.AddrPort, hs *handshake.Peer) {
 	if pkt, err := sess.Seal(buf, 1); err == nil {
 		n.send(addr, pkt)
 	}
+}
+
+// untrustedLog reports whether a handshake from an untrusted key at from
+// may be logged now (once per untrustedLogInterval per address; the table
+// is bounded like unknownSeen).
+func (n *Node) untrustedLog(from netip.AddrPort) bool {
+	if last, ok := n.untrustedSeen[from]; ok && n.now-last < untrustedLogInterval {
+		return false
+	}
+	if len(n.untrustedSeen) >= maxUnknownSeen {
+		clear(n.untrustedSeen)
+	}
+	n.untrustedSeen[from] = n.now
+	return true
 }

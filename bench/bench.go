@@ -90,6 +90,20 @@ func ParseVariant(s string) (name string, flags []string, err error) {
 	return name, flags, nil
 }
 
+// ParseCompare parses a --compare argument "NAME=BINARY": NAME as for
+// ParseVariant, BINARY a non-empty path of another peercloud build (an
+// older commit, say) measured with the same flags.
+func ParseCompare(s string) (name, bin string, err error) {
+	name, bin, ok := strings.Cut(s, "=")
+	if !ok || name == "" || bin == "" {
+		return "", "", fmt.Errorf("compare %q: want NAME=BINARY: %w", s, ErrConfig)
+	}
+	if _, _, err := ParseVariant(name + "="); err != nil {
+		return "", "", fmt.Errorf("compare %q: name may hold a-z, 0-9 and -: %w", s, ErrConfig)
+	}
+	return name, bin, nil
+}
+
 // VpncloudContender returns the contender for VpnCloud at bin with cipher.
 func VpncloudContender(bin, cipher string) Contender {
 	return Contender{Name: "vpncloud-" + cipher, Kind: KindVpncloud, Cipher: cipher, Bin: bin}

@@ -37,7 +37,7 @@ func main() {
 // settings are the parsed command line.
 type settings struct {
 	peercloud, wireguardGo, wg, nebula, nebulaCert, vpncloud string
-	ciphers, variants                                        []string
+	ciphers, variants, compares                              []string
 	duration                                                 time.Duration
 	streams, pings                                           int
 	smoke, verbose                                           bool
@@ -55,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.StringVar(&s.nebulaCert, "nebula-cert", "", "nebula-cert `tool` (default: beside --nebula, else from PATH)")
 	fs.StringVar(&s.vpncloud, "vpncloud", "", "VpnCloud `binary` to compare with (same flags as peercloud, each cipher)")
 	fs.StringArrayVar(&s.variants, "variant", nil, "also measure peercloud with extra flags, as `NAME=FLAGS` (contender peercloud-CIPHER-NAME), e.g. nooffload='--no-tun-offload --no-udp-gso --no-udp-gro'; repeatable")
+	fs.StringArrayVar(&s.compares, "compare", nil, "also measure another peercloud build, as `NAME=BINARY` (contender peercloud-CIPHER-NAME, same flags), e.g. base=/tmp/peercloud-old; repeatable")
 	fs.StringSliceVar(&s.ciphers, "ciphers", bench.Ciphers, "peercloud/VpnCloud `ciphers` to measure: aes128, aes256, chacha20, plain")
 	fs.DurationVar(&s.duration, "duration", 5*time.Second, "length of each iperf3 test")
 	fs.IntVar(&s.streams, "streams", 4, "streams of the parallel TCP test")
@@ -72,10 +73,15 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	}
 	if s.smoke {
 		s.ciphers = []string{"aes128"}
-		s.wireguardGo, s.nebula, s.vpncloud, s.variants = "", "", "", nil
+		s.wireguardGo, s.nebula, s.vpncloud, s.variants, s.compares = "", "", "", nil, nil
 	}
 	for _, v := range s.variants {
 		if _, _, err := bench.ParseVariant(v); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range s.compares {
+		if _, _, err := bench.ParseCompare(c); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +113,10 @@ func (s *settings) contenders(peercloudBin string) []bench.Contender {
 		for _, v := range s.variants {
 			name, flags, _ := bench.ParseVariant(v) // checked in parseFlags
 			cs = append(cs, bench.PeercloudVariant(peercloudBin, cipher, name, flags))
+		}
+		for _, c := range s.compares {
+			name, bin, _ := bench.ParseCompare(c) // checked in parseFlags
+			cs = append(cs, bench.PeercloudVariant(bin, cipher, name, nil))
 		}
 	}
 	if s.wireguardGo != "" {

@@ -79,6 +79,27 @@ func TestFlagsVariants(t *testing.T) {
 	}
 }
 
+func TestFlagsCompare(t *testing.T) {
+	s, err := parseFlags([]string{"--ciphers", "aes128", "--compare", "base=/tmp/old", "--variant", "q2=--tun-queues 2"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := s.contenders("/p")
+	want := []string{"peercloud-aes128", "peercloud-aes128-q2", "peercloud-aes128-base"}
+	if got := names(cs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("contenders %v, want %v", got, want)
+	}
+	if cs[2].Bin != "/tmp/old" || len(cs[2].Extra) != 0 || cs[0].Bin != "/p" {
+		t.Errorf("compare contender %+v", cs[2])
+	}
+	for _, bad := range []string{"base", "base=", "=/x", "Bad=/x"} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"--compare", bad}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "compare") {
+			t.Errorf("--compare %q: exit %d, stderr %q", bad, code, stderr.String())
+		}
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"--no-such-flag"}, &bytes.Buffer{}, &stderr); code != 2 {

@@ -56,6 +56,7 @@ type slot struct {
 type Batch struct {
 	slots []slot
 	n     int
+	bytes int           // bytes read into the n slots (for the inline choice)
 	done  chan struct{} // capacity 1: signalled by the crypto worker
 	snap  *Snapshot     // the snapshot the reader classified the batch with
 
@@ -88,6 +89,6 @@ func (b *Batch) reset() {
 		s.n, s.peer, s.out, s.verdict, s.init, s.relayed = 0, nil, nil, vDrop, false, false
 		s.addr = netip.AddrPort{}
 	}
-	b.n = 0
+	b.n, b.bytes = 0, 0
 	b.snap = nil
 }

@@ -52,7 +52,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 	if learning {
 		now = p.cfg.Now()
 	}
-	k := 0
+	k, bytes := 0, 0
 	fwd := b.fwd[:0]
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
@@ -67,7 +67,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 			// (a vnet header goes there), whatever the framing was.
 			start := cap(s.buf) - cap(s.out) + 1
 			b.bufs[k] = s.buf[start-devRoom : start+len(s.out)-1]
-			p.Counters.DeviceOutBytes.Add(uint64(len(s.out) - 1))
+			bytes += len(s.out) - 1
 			k++
 		case vControl:
 			p.toControl(s)
@@ -78,6 +78,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 		}
 	}
 	if k > 0 {
+		p.Counters.DeviceOutBytes.Add(uint64(bytes))
 		n, err := p.dev.Write(b.bufs[:k], devRoom)
 		p.Counters.DeviceOut.Add(uint64(n))
 		if err != nil {
@@ -104,11 +105,18 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 // into b (the net reader's per-batch work).
 func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 	b.snap, b.n = snap, n
+	bytes := 0
+	for i := 0; i < n; i++ {
+		bytes += b.msgs[i].N
+	}
+	b.bytes = bytes
+	// Counters are shared by every stage: one atomic add per batch, not
+	// per packet.
+	p.Counters.NetIn.Add(uint64(n))
+	p.Counters.NetInBytes.Add(uint64(bytes))
 	for i := 0; i < n; i++ {
 		s := &b.slots[i]
 		s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
-		p.Counters.NetIn.Add(1)
-		p.Counters.NetInBytes.Add(uint64(s.n))
 		if s.n == 0 {
 			p.Counters.DropAuth.Add(1)
 			continue
@@ -138,6 +146,7 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 // openBatch authenticates and decrypts the datagrams of b (a crypto
 // worker's work).
 func (p *Pipeline) openBatch(b *Batch) {
+	var run peerRun // per-peer counts, added once per run of one peer
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
 		if s.verdict != vDeliver {
@@ -153,8 +162,7 @@ func (p *Pipeline) openBatch(b *Batch) {
 			}
 			continue
 		}
-		s.peer.Stats.InPackets.Add(1)
-		s.peer.Stats.InBytes.Add(uint64(s.n))
+		run.count(s.peer, s.n)
 		s.out = pt
 		switch pt[0] {
 		case wire.TypeData:
@@ -164,6 +172,7 @@ func (p *Pipeline) openBatch(b *Batch) {
 			s.verdict = vControl
 		}
 	}
+	run.flush()
 }
 
 // notifyUnknown tells the control plane that a session-sized datagram came

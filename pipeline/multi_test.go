@@ -233,3 +233,57 @@ func TestInlineOnlyWhenNothingPending(t *testing.T) {
 		t.Fatal("inlined with InlineMax < 0")
 	}
 }
+
+// TestInlineSmallBytes checks that a batch of many small packets is
+// finished by the reader (InlineBytes) while one of as many large packets
+// is handed on, and that InlineMax < 0 still turns inlining off.
+func TestInlineSmallBytes(t *testing.T) {
+	d := newDirection((&Config{Batches: 2, BatchSize: 64, InlineMax: 4, InlineBytes: 4096}).withDefaults(), 2048, 1)
+	b := newBatch(64, 2048)
+	b.n, b.bytes = 64, 64*64
+	if !d.inlineBegin(b) {
+		t.Fatal("64 packets of 64 bytes were not inlined")
+	}
+	d.inlineEnd()
+	b.bytes = 4097
+	if d.inlineBegin(b) {
+		t.Fatal("a batch above both InlineMax and InlineBytes was inlined")
+	}
+	if def := (&Config{}).withDefaults(); def.InlineBytes != 16<<10 {
+		t.Errorf("default InlineBytes %d", def.InlineBytes)
+	}
+	never := newDirection((&Config{InlineMax: -1, InlineBytes: 1 << 20}).withDefaults(), 2048, 1)
+	b.bytes = 1
+	if never.inlineBegin(b) {
+		t.Fatal("inlined with InlineMax < 0")
+	}
+}
+
+// TestPeerRunCounts checks the per-batch accumulation of per-peer
+// counters: runs of one peer are added once, a change of peer flushes,
+// and the direction picks the In or Out counters.
+func TestPeerRunCounts(t *testing.T) {
+	p1, p2 := &Peer{}, &Peer{}
+	in := peerRun{}
+	for _, c := range []struct {
+		p *Peer
+		n int
+	}{{p1, 10}, {p1, 20}, {p2, 5}, {p1, 1}} {
+		in.count(c.p, c.n)
+	}
+	if p1.Stats.InPackets.Load() != 2 || p1.Stats.InBytes.Load() != 30 || p2.Stats.InPackets.Load() != 1 {
+		t.Fatalf("before flush: p1 %d/%d p2 %d", p1.Stats.InPackets.Load(), p1.Stats.InBytes.Load(), p2.Stats.InPackets.Load())
+	}
+	in.flush()
+	in.flush() // an empty run adds nothing
+	if p1.Stats.InPackets.Load() != 3 || p1.Stats.InBytes.Load() != 31 || p2.Stats.InBytes.Load() != 5 {
+		t.Fatalf("after flush: p1 %d/%d p2 %d", p1.Stats.InPackets.Load(), p1.Stats.InBytes.Load(), p2.Stats.InBytes.Load())
+	}
+	out := peerRun{out: true}
+	out.count(p2, 7)
+	out.count(p1, 8)
+	out.flush()
+	if p2.Stats.OutPackets.Load() != 1 || p2.Stats.OutBytes.Load() != 7 || p1.Stats.OutBytes.Load() != 8 || p2.Stats.InPackets.Load() != 1 {
+		t.Fatalf("out: p1 %d p2 %d/%d", p1.Stats.OutBytes.Load(), p2.Stats.OutPackets.Load(), p2.Stats.OutBytes.Load())
+	}
+}

@@ -40,18 +40,20 @@ func (p *Pipeline) routineWriteToNet() {
 // (the net writer's per-batch work; the caller holds out.writeMu).
 func (p *Pipeline) sendBatch(b *Batch) {
 	d := &p.out
-	k := 0
+	k, bytes := 0, 0
+	run := peerRun{out: true} // per-peer counts, added once per run of one peer
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
 		if s.verdict != vSend {
 			continue
 		}
 		b.msgs[k].Buf, b.msgs[k].N, b.msgs[k].Addr = s.out, len(s.out), s.addr
-		s.peer.Stats.OutPackets.Add(1)
-		s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
-		p.Counters.NetOutBytes.Add(uint64(len(s.out)))
+		run.count(s.peer, len(s.out))
+		bytes += len(s.out)
 		k++
 	}
+	run.flush()
+	p.Counters.NetOutBytes.Add(uint64(bytes))
 	for sent := 0; sent < k; {
 		n, err := p.conn.WriteBatch(b.msgs[sent:k])
 		if err != nil {
@@ -78,11 +80,18 @@ func (p *Pipeline) sendBatch(b *Batch) {
 func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 	now := p.cfg.Now()
 	b.snap, b.n = snap, n
+	bytes := 0
+	for i := 0; i < n; i++ {
+		bytes += b.sizes[i]
+	}
+	b.bytes = bytes
+	// Counters are shared by every stage: one atomic add per batch, not
+	// per packet.
+	p.Counters.DeviceIn.Add(uint64(n))
+	p.Counters.DeviceInBytes.Add(uint64(bytes))
 	for i := 0; i < n; i++ {
 		s := &b.slots[i]
 		s.n = b.sizes[i]
-		p.Counters.DeviceIn.Add(1)
-		p.Counters.DeviceInBytes.Add(uint64(s.n))
 		peer, flood, err := p.lookupDst(snap, s.buf[headroom:headroom+s.n], now)
 		switch {
 		case err != nil:

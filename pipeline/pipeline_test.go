@@ -114,6 +114,23 @@ func TestBatchRoundTripEverySuite(t *testing.T) {
 					t.Fatalf("packet %d: verdict %d, got %d bytes, want %d", i, s.verdict, len(s.out), len(pkt)+1)
 				}
 			}
+			wantIn, wantOut := 0, 0
+			for i, pkt := range pkts {
+				wantIn += len(pkt)
+				wantOut += len(out.slots[i].out)
+			}
+			if out.bytes != wantIn || in.bytes != wantOut {
+				t.Fatalf("batch bytes out %d in %d, want %d and %d", out.bytes, in.bytes, wantIn, wantOut)
+			}
+			if c := h.tx.Counters.Values(); c.DeviceIn != 64 || c.DeviceInBytes != uint64(wantIn) {
+				t.Fatalf("device in %d/%d, want 64/%d", c.DeviceIn, c.DeviceInBytes, wantIn)
+			}
+			if c := h.rx.Counters.Values(); c.NetIn != 64 || c.NetInBytes != uint64(wantOut) {
+				t.Fatalf("net in %d/%d, want 64/%d", c.NetIn, c.NetInBytes, wantOut)
+			}
+			if pa := h.snapRx.Peers[0]; pa.Stats.InPackets.Load() != 64 || pa.Stats.InBytes.Load() != uint64(wantOut) {
+				t.Fatalf("peer in %d/%d, want 64/%d", pa.Stats.InPackets.Load(), pa.Stats.InBytes.Load(), wantOut)
+			}
 			if alg != aead.Plain && len(out.slots[0].out) != len(pkts[0])+1+aead.Overhead {
 				t.Fatalf("sealed size %d, want %d", len(out.slots[0].out), len(pkts[0])+1+aead.Overhead)
 			}

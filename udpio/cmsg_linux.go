@@ -48,23 +48,10 @@ func putCmsgHeader(b []byte, length, level, typ int) {
 	binary.NativeEndian.PutUint32(b[cmsgLenSize+4:], uint32(int32(typ)))
 }
 
-// stampCtrlSize holds one SOL_SOCKET/SCM_TIMESTAMPNS message (a struct
-// timespec: two 64-bit words on 64-bit Linux).
-var stampCtrlSize = unix.CmsgSpace(16)
-
 // groSize returns the segment size from a SOL_UDP/UDP_GRO control message
 // in the received control data b, or 0 when there is none (the datagram
 // was not coalesced) or the data is malformed or truncated.
 func groSize(b []byte) int {
-	seg, _ := parseRecvCmsgs(b)
-	return seg
-}
-
-// parseRecvCmsgs returns the segment size of a SOL_UDP/UDP_GRO control
-// message (0: none) and the time of a SOL_SOCKET/SCM_TIMESTAMPNS one in
-// nanoseconds since the epoch (0: none) from the received control data b.
-// Malformed or truncated data ends the parse with what was found so far.
-func parseRecvCmsgs(b []byte) (seg int, stamp int64) {
 	for len(b) >= unix.SizeofCmsghdr {
 		var l uint64
 		if cmsgLenSize == 8 {
@@ -73,31 +60,26 @@ func parseRecvCmsgs(b []byte) (seg int, stamp int64) {
 			l = uint64(binary.NativeEndian.Uint32(b))
 		}
 		if l < unix.SizeofCmsghdr || l > uint64(len(b)) {
-			return seg, stamp
+			return 0
 		}
 		level := int32(binary.NativeEndian.Uint32(b[cmsgLenSize:]))
 		typ := int32(binary.NativeEndian.Uint32(b[cmsgLenSize+4:]))
 		data := b[unix.SizeofCmsghdr:l]
-		switch {
-		case level == unix.SOL_UDP && typ == unix.UDP_GRO:
+		if level == unix.SOL_UDP && typ == unix.UDP_GRO {
 			switch {
 			case len(data) >= 4:
-				seg = max(int(int32(binary.NativeEndian.Uint32(data))), 0)
+				return max(int(int32(binary.NativeEndian.Uint32(data))), 0)
 			case len(data) >= 2:
-				seg = int(binary.NativeEndian.Uint16(data))
-			}
-		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(data) >= 16:
-			sec := int64(binary.NativeEndian.Uint64(data))
-			nsec := int64(binary.NativeEndian.Uint64(data[8:]))
-			if sec > 0 && sec < 1<<33 && nsec >= 0 && nsec < 1e9 {
-				stamp = sec*1e9 + nsec
+				return int(binary.NativeEndian.Uint16(data))
+			default:
+				return 0
 			}
 		}
 		next := cmsgAlign(int(l))
 		if next >= len(b) {
-			return seg, stamp
+			return 0
 		}
 		b = b[next:]
 	}
-	return seg, stamp
+	return 0
 }

@@ -47,11 +47,6 @@ type Options struct {
 	// recvmmsg: memory is GROBuffers × 64 KiB per socket. Zero means
 	// DefaultGROBuffers; it is capped at MaxBatch.
 	GROBuffers int
-	// Timestamps turns on SO_TIMESTAMPNS: reads fill Message.Stamp with
-	// the kernel's receive time, so the reader can tell how long datagrams
-	// queued in the socket (the data plane's queue-delay control uses
-	// it). Off by default; if the kernel refuses, Stamp stays 0.
-	Timestamps bool
 	// ReusePort sets SO_REUSEPORT before binding, so that further sockets
 	// of this user may bind the same port and the kernel spreads peers
 	// across them by a hash of their addresses. ListenShards sets it.
@@ -71,13 +66,12 @@ type Offloads struct {
 // over preallocated headers, UDP GSO and GRO: no allocation per packet in
 // steady state.
 type Socket struct {
-	file   *os.File        // non-blocking, registered with Go's poller
-	rc     syscall.RawConn // raw access to the fd through the poller
-	v6     bool            // AF_INET6 (dual-stack) rather than AF_INET
-	reuse  bool            // SO_REUSEPORT set
-	stamps bool            // SO_TIMESTAMPNS set: read control buffers carry a receive time
-	local  netip.AddrPort
-	log    *zap.Logger
+	file  *os.File        // non-blocking, registered with Go's poller
+	rc    syscall.RawConn // raw access to the fd through the poller
+	v6    bool            // AF_INET6 (dual-stack) rather than AF_INET
+	reuse bool            // SO_REUSEPORT set
+	local netip.AddrPort
+	log   *zap.Logger
 
 	gso atomic.Bool // UDP_SEGMENT in use; cleared once on EIO
 
@@ -280,17 +274,8 @@ func newSocket(fd int, v6 bool, opts Options, log *zap.Logger) (*Socket, error) 
 	if gro {
 		rctrl = groCtrlSize
 	}
-	stamps := false
-	if opts.Timestamps {
-		if err := enableStamps(fd); err != nil {
-			log.Info("receive timestamps (SO_TIMESTAMPNS) not supported", zap.Error(err))
-		} else {
-			stamps = true
-			rctrl += stampCtrlSize
-		}
-	}
 	s := &Socket{
-		file: file, rc: rc, v6: v6, reuse: opts.ReusePort, local: local, log: log, stamps: stamps,
+		file: file, rc: rc, v6: v6, reuse: opts.ReusePort, local: local, log: log,
 		r: newScratch(batch, batch, rctrl),
 		w: newScratch(batch, max(batch, gsoMaxSegments), gsoCtrlSize),
 	}
@@ -315,9 +300,6 @@ func newSocket(fd int, v6 bool, opts Options, log *zap.Logger) (*Socket, error) 
 var (
 	probeGSO  = func(fd int) error { _, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT); return err }
 	enableGRO = func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) }
-	// SO_TIMESTAMPNS (the _OLD value: a 64-bit struct timespec on 64-bit
-	// Linux, which is all this package reads).
-	enableStamps = func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) }
 )
 
 // probeOffloads decides which offloads fd uses and logs any the kernel

@@ -31,8 +31,6 @@ var modes = []struct {
 }{
 	{"offloads", Options{}},
 	{"plain", Options{NoGSO: true, NoGRO: true}},
-	{"offloads-stamps", Options{Timestamps: true}},
-	{"plain-stamps", Options{NoGSO: true, NoGRO: true, Timestamps: true}},
 }
 
 // forModes runs f once per offload mode, checking that the offloads the
@@ -70,7 +68,7 @@ func readAll(t *testing.T, c Conn, want int) []Message {
 				return
 			}
 			for _, m := range msgs[:n] {
-				got = append(got, Message{Buf: append([]byte(nil), m.Buf[:m.N]...), N: m.N, Addr: m.Addr, Stamp: m.Stamp})
+				got = append(got, Message{Buf: append([]byte(nil), m.Buf[:m.N]...), N: m.N, Addr: m.Addr})
 			}
 		}
 		done <- nil
@@ -371,30 +369,4 @@ func TestAutomaticIPv4Fallback(t *testing.T) {
 	if _, err := Listen(":0", Options{}); !errors.Is(err, unix.EACCES) {
 		t.Fatalf("EACCES: %v", err)
 	}
-}
-
-// TestReceiveTimestamps checks Message.Stamp: the kernel's receive time
-// with Options.Timestamps (between the send and the read, for datagrams
-// coalesced by GRO as well), 0 without.
-func TestReceiveTimestamps(t *testing.T) {
-	forModes(t, func(t *testing.T, o Options) {
-		a := listen(t, "127.0.0.1:0", o)
-		b := listen(t, "127.0.0.1:0", o)
-		before := time.Now().UnixNano()
-		sendBatch(t, a, b.LocalAddr(), 20)
-		got := readAll(t, b, 20)
-		after := time.Now().UnixNano()
-		checkBatch(t, got, a.LocalAddr())
-		for i, m := range got {
-			if !o.Timestamps {
-				if m.Stamp != 0 {
-					t.Fatalf("message %d: stamp %d without timestamps", i, m.Stamp)
-				}
-				continue
-			}
-			if m.Stamp < before || m.Stamp > after {
-				t.Fatalf("message %d: stamp %d not within [%d, %d]", i, m.Stamp, before, after)
-			}
-		}
-	})
 }

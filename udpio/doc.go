@@ -29,11 +29,6 @@ type Message struct {
 	Buf  []byte
 	N    int
 	Addr netip.AddrPort
-	// Stamp is set by reads: when the kernel received the datagram, in
-	// nanoseconds since the Unix epoch, or 0 when unknown (timestamps off,
-	// or not supported). Now minus Stamp is how long the datagram queued
-	// before the reader got it. Writes ignore it.
-	Stamp int64
 }
 
 // Conn is a bound UDP socket.

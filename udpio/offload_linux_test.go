@@ -444,17 +444,14 @@ func TestOffloadAllocations(t *testing.T) {
 	}
 }
 
-// cmsg builds one control message in the kernel's layout.
-func cmsg(level, typ int, data []byte) []byte {
-	b := make([]byte, unix.CmsgSpace(len(data)))
-	putCmsgHeader(b, unix.CmsgLen(len(data)), level, typ)
-	copy(b[unix.SizeofCmsghdr:], data)
-	return b
-}
-
-func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-
 func TestGROSize(t *testing.T) {
+	cmsg := func(level, typ int, data []byte) []byte {
+		b := make([]byte, unix.CmsgSpace(len(data)))
+		putCmsgHeader(b, unix.CmsgLen(len(data)), level, typ)
+		copy(b[unix.SizeofCmsghdr:], data)
+		return b
+	}
+	le32 := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 	gro := cmsg(unix.SOL_UDP, unix.UDP_GRO, le32(1400))
 	other := cmsg(unix.SOL_IP, unix.IP_TOS, le32(1))
 	for _, tc := range []struct {
@@ -483,33 +480,6 @@ func TestGROSize(t *testing.T) {
 	}
 }
 
-func TestParseRecvCmsgs(t *testing.T) {
-	le64 := func(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
-	ts := cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, append(le64(1700000000), le64(123456789)...))
-	gro := cmsg(unix.SOL_UDP, unix.UDP_GRO, le32(1400))
-	const want = int64(1700000000)*1e9 + 123456789
-	for _, tc := range []struct {
-		name  string
-		b     []byte
-		seg   int
-		stamp int64
-	}{
-		{"both", append(slices.Clone(gro), ts...), 1400, want},
-		{"stamp first", append(slices.Clone(ts), gro...), 1400, want},
-		{"stamp only", ts, 0, want},
-		{"none", nil, 0, 0},
-		{"truncated stamp", ts[:unix.SizeofCmsghdr+8], 0, 0},
-		{"bad nsec", cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, append(le64(1700000000), le64(1e9)...)), 0, 0},
-		{"negative sec", cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, append(le64(^uint64(0)), le64(1)...)), 0, 0},
-		{"gro then garbage", append(slices.Clone(gro), 0xff, 0xff, 0xff), 1400, 0},
-	} {
-		seg, stamp := parseRecvCmsgs(tc.b)
-		if seg != tc.seg || stamp != tc.stamp {
-			t.Errorf("%s: parseRecvCmsgs = %d, %d; want %d, %d", tc.name, seg, stamp, tc.seg, tc.stamp)
-		}
-	}
-}
-
 func FuzzGROSize(f *testing.F) {
 	f.Add([]byte{})
 	b := make([]byte, unix.CmsgSpace(4))
@@ -518,9 +488,6 @@ func FuzzGROSize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if n := groSize(b); n < 0 {
 			t.Fatalf("negative size %d", n)
-		}
-		if _, stamp := parseRecvCmsgs(b); stamp < 0 {
-			t.Fatalf("negative stamp %d", stamp)
 		}
 	})
 }

@@ -36,11 +36,6 @@ func (s *Socket) readLocked(msgs []Message, noblock bool) (int, error) {
 		sc.setIov(i, msgs[i].Buf)
 		h := &sc.hdrs[i]
 		h.Hdr.Namelen = unix.SizeofSockaddrInet6
-		if s.stamps {
-			c := sc.control(i)
-			h.Hdr.Control = &c[0]
-			h.Hdr.SetControllen(len(c))
-		}
 		h.Hdr.Flags = 0
 		h.Len = 0
 	}
@@ -50,11 +45,6 @@ func (s *Socket) readLocked(msgs []Message, noblock bool) (int, error) {
 	for i := range s.rgot {
 		msgs[i].N = int(sc.hdrs[i].Len)
 		msgs[i].Addr = sc.names[i].decode()
-		msgs[i].Stamp = 0
-		if s.stamps {
-			ctrl := sc.control(i)
-			_, msgs[i].Stamp = parseRecvCmsgs(ctrl[:min(int(sc.hdrs[i].Hdr.Controllen), len(ctrl))])
-		}
 	}
 	return s.rgot, nil
 }
@@ -108,11 +98,10 @@ type groReader struct {
 
 // groPending is one received datagram, possibly coalesced.
 type groPending struct {
-	n     int // bytes in its buffer
-	seg   int // gso_size, or 0 when not coalesced
-	off   int // bytes already returned
-	addr  netip.AddrPort
-	stamp int64 // kernel receive time (ns since the epoch), 0 if unknown
+	n    int // bytes in its buffer
+	seg  int // gso_size, or 0 when not coalesced
+	off  int // bytes already returned
+	addr netip.AddrPort
 }
 
 func newGROReader(n int) *groReader {
@@ -154,7 +143,7 @@ func (s *Socket) readGROLocked(msgs []Message, noblock bool) (int, error) {
 		p.off = 0
 		p.addr = sc.names[i].decode()
 		ctrl := sc.control(i)
-		p.seg, p.stamp = parseRecvCmsgs(ctrl[:min(int(h.Hdr.Controllen), len(ctrl))])
+		p.seg = groSize(ctrl[:min(int(h.Hdr.Controllen), len(ctrl))])
 		if p.seg > 0 {
 			s.groCoalesce.Add(1)
 		}
@@ -175,7 +164,7 @@ func (g *groReader) drain(msgs []Message) int {
 		}
 		m := &msgs[out]
 		m.N = copy(m.Buf, g.buf(g.head)[p.off:end])
-		m.Addr, m.Stamp = p.addr, p.stamp
+		m.Addr = p.addr
 		out++
 		p.off = end
 		if p.off >= p.n {

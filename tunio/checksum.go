@@ -15,6 +15,25 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // eight bytes at a time and does not allocate.
 func sum16(b []byte) uint32 {
 	var ac, carry uint64
+	// Two independent carry chains over 64 bytes per round, so the CPU
+	// runs them in parallel (one chain is bound by the latency of its
+	// add-with-carry sequence).
+	var ac2, carry2 uint64
+	for len(b) >= 64 {
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[0:8]), 0)
+		ac2, carry2 = bits.Add64(ac2, binary.NativeEndian.Uint64(b[32:40]), 0)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[8:16]), carry)
+		ac2, carry2 = bits.Add64(ac2, binary.NativeEndian.Uint64(b[40:48]), carry2)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[16:24]), carry)
+		ac2, carry2 = bits.Add64(ac2, binary.NativeEndian.Uint64(b[48:56]), carry2)
+		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[24:32]), carry)
+		ac2, carry2 = bits.Add64(ac2, binary.NativeEndian.Uint64(b[56:64]), carry2)
+		ac += carry
+		ac2 += carry2
+		b = b[64:]
+	}
+	ac, carry = bits.Add64(ac, ac2, 0)
+	ac += carry
 	for len(b) >= 32 {
 		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[0:8]), 0)
 		ac, carry = bits.Add64(ac, binary.NativeEndian.Uint64(b[8:16]), carry)

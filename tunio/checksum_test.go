@@ -28,6 +28,17 @@ func TestSum16MatchesReference(t *testing.T) {
 	if got := sum16(ff); got != refSum(ff) {
 		t.Fatalf("all-ones sum %#x, want %#x", got, refSum(ff))
 	}
+	// Carries in every word of both of the 64-byte loop's chains.
+	big := make([]byte, 1500)
+	for i := range big {
+		big[i] = 0xff
+	}
+	big[100], big[1499] = 0xfe, 0x01
+	for _, n := range []int{64, 127, 128, 129, 1500} {
+		if got, want := sum16(big[:n]), refSum(big[:n]); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+			t.Fatalf("sum16(%d mostly-ones bytes) = %#x, want %#x", n, got, want)
+		}
+	}
 }
 
 func TestFinishChecksumNeverZero(t *testing.T) {

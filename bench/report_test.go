@@ -92,6 +92,30 @@ func TestMarkdownTable(t *testing.T) {
 	if !strings.Contains(rows[2], "| – | – | – |") {
 		t.Errorf("missing figures should show as –: %s", rows[2])
 	}
+	if strings.Contains(md, "per delivered packet") {
+		t.Errorf("efficiency table without phase CPU times:\n%s", md)
+	}
+}
+
+func TestMarkdownEfficiency(t *testing.T) {
+	rep := sampleReport()
+	pc := &rep.Results[0]
+	pc.UDP64 = &UDPResult{SentPackets: 1_000_000, Seconds: 5, DeliveredPPS: 100e3}
+	pc.TCPAtoB = &TCPResult{BitsPerSecond: 4e9, Seconds: 5}
+	pc.Nodes = map[string]NodeStats{
+		"a": {PhaseCPUSeconds: map[string]float64{"udp_64": 1.5, "tcp_a_to_b": 3}},
+		"b": {PhaseCPUSeconds: map[string]float64{"udp_64": 0.5, "tcp_a_to_b": 2}},
+	}
+	md := Markdown(rep)
+	// 200 kpps offered; 2 s CPU / 500 000 packets = 4 µs; 5 s CPU / 2.5 GB = 2 s/GB.
+	if want := "| peercloud-aes128 | 200.0 | 4.00 | 2.00 |"; !strings.Contains(md, want) {
+		t.Errorf("Markdown lacks %q:\n%s", want, md)
+	}
+	// Contenders without phase times get no row: nebula appears in the
+	// main table only.
+	if n := strings.Count(md, "\n| nebula |"); n != 1 {
+		t.Errorf("nebula has %d rows, want 1 (no efficiency row without CPU times):\n%s", n, md)
+	}
 }
 
 func indexOf(lines []string, prefix string) int {

@@ -243,12 +243,21 @@ func (n *Node) Run(ctx context.Context, ticks <-chan time.Time) error {
 }
 
 // Do runs f on the control goroutine and waits for it: the way other
-// goroutines read or change the node's state. It fails when ctx ends first
-// or the node is not running.
+// goroutines read or change the node's state. Changes f makes are published
+// (snapshot, Peers) before Do returns. It fails when ctx ends first or the
+// node is not running.
 func (n *Node) Do(ctx context.Context, f func(*Node)) error {
 	done := make(chan struct{})
 	select {
-	case n.requests <- func(n *Node) { f(n); close(done) }:
+	case n.requests <- func(n *Node) {
+		f(n)
+		// What f changed is in force (data plane snapshot, status)
+		// when Do returns.
+		if n.snapshotDirty {
+			n.publish()
+		}
+		close(done)
+	}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -252,11 +252,17 @@ func (nn *natNet) mustPingBothWays(x, y string, deadline time.Time) {
 
 // underlayPackets is the number of packets node name's eth0 received plus
 // sent.
-func (nn *natNet) underlayPackets(name string) uint64 {
+func (nn *natNet) underlayPackets(name string) uint64 { return nn.underlayStat(name, "packets") }
+
+// underlayBytes is the number of bytes node name's eth0 received plus sent.
+func (nn *natNet) underlayBytes(name string) uint64 { return nn.underlayStat(name, "bytes") }
+
+// underlayStat sums eth0's rx_WHAT and tx_WHAT statistics of node name.
+func (nn *natNet) underlayStat(name, what string) uint64 {
 	nn.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := nn.topo.Output(ctx, name, "cat", "/sys/class/net/eth0/statistics/rx_packets", "/sys/class/net/eth0/statistics/tx_packets")
+	out, err := nn.topo.Output(ctx, name, "cat", "/sys/class/net/eth0/statistics/rx_"+what, "/sys/class/net/eth0/statistics/tx_"+what)
 	if err != nil {
 		nn.t.Fatal(err)
 	}

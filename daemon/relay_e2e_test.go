@@ -120,26 +120,6 @@ func (nn *natNet) directPackets() int {
 	return sum
 }
 
-// underlayBytes is the number of bytes node name's eth0 received plus sent.
-func (nn *natNet) underlayBytes(name string) uint64 {
-	nn.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := nn.topo.Output(ctx, name, "cat", "/sys/class/net/eth0/statistics/rx_bytes", "/sys/class/net/eth0/statistics/tx_bytes")
-	if err != nil {
-		nn.t.Fatal(err)
-	}
-	var sum uint64
-	for _, f := range strings.Fields(out) {
-		v, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			nn.t.Fatalf("interface statistics %q: %v", out, err)
-		}
-		sum += v
-	}
-	return sum
-}
-
 // relayedPingBytes is the least a ping's datagram through a relay puts on
 // the relay's wire: the 84-byte ICMP packet, the end-to-end session's 25
 // bytes and the relay message's 41, without any header (a UDP GSO

@@ -155,11 +155,7 @@ func (p *Pipeline) openBatch(b *Batch) {
 		pt, err := s.peer.Session.Open(s.buf[netRoom : netRoom+s.n])
 		if err != nil || len(pt) == 0 {
 			s.verdict = vDrop
-			if errors.Is(err, aead.ErrReplay) {
-				p.Counters.DropReplay.Add(1)
-			} else {
-				p.Counters.DropAuth.Add(1)
-			}
+			p.countOpenFailure(err)
 			continue
 		}
 		run.count(s.peer, s.n)
@@ -197,5 +193,15 @@ func (p *Pipeline) toControl(s *slot) {
 		if p.debugOK() {
 			p.log.Debug("control plane busy, dropping control packet", zap.Stringer("from", s.addr))
 		}
+	}
+}
+
+// countOpenFailure counts a datagram that did not open (err nil: an empty
+// plaintext) under its drop reason.
+func (p *Pipeline) countOpenFailure(err error) {
+	if errors.Is(err, aead.ErrReplay) {
+		p.Counters.DropReplay.Add(1)
+	} else {
+		p.Counters.DropAuth.Add(1)
 	}
 }

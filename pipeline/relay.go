@@ -109,11 +109,7 @@ func (p *Pipeline) openRelay(snap *Snapshot, s *slot, pt []byte) {
 	pt2, err := vp.Session.Open(inner)
 	if err != nil || len(pt2) == 0 {
 		s.verdict = vDrop
-		if errors.Is(err, aead.ErrReplay) {
-			p.Counters.DropReplay.Add(1)
-		} else {
-			p.Counters.DropAuth.Add(1)
-		}
+		p.countOpenFailure(err)
 		return
 	}
 	vp.Stats.InPackets.Add(1)

@@ -218,7 +218,14 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	mode := cfg.Mode.Effective(cfg.Device.Type)
 	log.Info("forwarding mode", zap.Stringer("mode", mode))
 	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
-	pl := pipeline.NewMulti(pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}, dev.Queues(), conns, log.Named("data"))
+	pcfg := pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}
+	if typ == tunio.TUN && !cfg.Peercloud.NoRelay {
+		// Relayed datagrams are longer: packets that fill the MTU get an
+		// ICMP "too big" for relayed destinations instead of being
+		// fragmented on both hops.
+		pcfg.RelayMTU = dev.MTU() - pipeline.RelayOverhead
+	}
+	pl := pipeline.NewMulti(pcfg, dev.Queues(), conns, log.Named("data"))
 	devClosed = true // the pipeline owns the device and the socket now
 	node, err := control.New(control.Config{
 		Handshake:   hc,

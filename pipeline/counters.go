@@ -23,6 +23,8 @@ type Counters struct {
 	DropUnknownType atomic.Uint64 // authenticated message of a type nobody handles
 	Relayed         atomic.Uint64 // relay messages forwarded from one peer to another
 	DropRelay       atomic.Uint64 // relay message not forwarded or accepted (relaying off, unknown node, malformed)
+	DropTooBig      atomic.Uint64 // device packet too big for a relayed path, with DF or IPv6 (toobig.go)
+	TooBigSent      atomic.Uint64 // ICMP "too big" errors written back into the device
 }
 
 // CounterValues is a plain copy of Counters for reports.
@@ -31,7 +33,7 @@ type CounterValues struct {
 	NetIn, NetInBytes, NetOut, NetOutBytes, ToControl, Flooded   uint64
 	DropNoRoute, DropMalformed, DropUnknownPeer, DropAuth        uint64
 	DropReplay, DropControlFull, DropSealFailed, DropWriteFailed uint64
-	DropUnknownType, Relayed, DropRelay                          uint64
+	DropUnknownType, Relayed, DropRelay, DropTooBig, TooBigSent  uint64
 }
 
 // Values returns a snapshot of the counters.
@@ -47,6 +49,7 @@ func (c *Counters) Values() CounterValues {
 		DropReplay: c.DropReplay.Load(), DropControlFull: c.DropControlFull.Load(),
 		DropSealFailed: c.DropSealFailed.Load(), DropWriteFailed: c.DropWriteFailed.Load(),
 		DropUnknownType: c.DropUnknownType.Load(), Relayed: c.Relayed.Load(), DropRelay: c.DropRelay.Load(),
+		DropTooBig: c.DropTooBig.Load(), TooBigSent: c.TooBigSent.Load(),
 	}
 }
 

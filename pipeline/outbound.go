@@ -106,6 +106,9 @@ func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 			if p.debugOK() {
 				p.log.Debug("dropping packet for unclaimed destination")
 			}
+		case peer.Via != nil && p.cfg.RelayMTU > 0 && s.n > p.cfg.RelayMTU && !snap.TAP &&
+			p.tooBig(s.buf[headroom:headroom+s.n]):
+			// Dropped, and the sender told (toobig.go).
 		default:
 			s.peer, s.addr, s.verdict = peer, peer.Addr, vSend
 		}

@@ -74,6 +74,11 @@ type Config struct {
 	// more than the work they spread (64-byte UDP: 1.37x packets
 	// delivered).
 	InlineBytes int
+	// RelayMTU is the largest packet sent to a relayed peer (relayed
+	// datagrams are RelayOverhead bytes longer); larger ones with DF, and
+	// IPv6 ones, get an ICMP "too big" back (toobig.go). Zero: no limit.
+	// TUN only.
+	RelayMTU int
 	// Now is the clock for learned addresses, in unix seconds (default
 	// the wall clock).
 	Now func() int64
@@ -145,6 +150,12 @@ type Pipeline struct {
 
 	sendMu  sync.Mutex
 	sendMsg []udpio.Message
+
+	// ICMP "too big" scratch of the device readers (toobig.go), used
+	// under in.writeMu.
+	tooBigNext atomic.Int64
+	tooBigBuf  []byte
+	tooBigOut  [][]byte
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -278,8 +289,10 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		sendMsg: make([]udpio.Message, 1),
 		learned: newLearnTable(cfg.MaxLearned),
 
-		floodBuf: make([]byte, bufSize),
-		floodMsg: make([]udpio.Message, 1),
+		floodBuf:  make([]byte, bufSize),
+		tooBigBuf: make([]byte, 0, devRoom+minIPv6MTU),
+		tooBigOut: make([][]byte, 1),
+		floodMsg:  make([]udpio.Message, 1),
 	}
 	p.snap.Store(&Snapshot{})
 	return p

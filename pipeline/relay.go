@@ -28,8 +28,8 @@ import (
 // datagram: the outer header, the type byte and the node id.
 const relayRoom = aead.HeaderLen + 1 + wire.RelayHeaderLen
 
-// relayOverhead is how much longer a relayed datagram is than a direct one.
-const relayOverhead = relayRoom + aead.TagLen
+// RelayOverhead is how much longer a relayed datagram is than a direct one.
+const RelayOverhead = relayRoom + aead.TagLen
 
 // RelayKey names a relayed path: the relay's address and the node at the
 // other end.

@@ -137,7 +137,7 @@ func TestRelayRoundTripEverySuite(t *testing.T) {
 			x.a.classifyOut(out, fillDevice(out, pkts), x.snapA)
 			x.a.sealBatch(out)
 			if alg != aead.Plain {
-				if got, want := len(out.slots[1].out), len(pkts[1])+1+aead.Overhead+relayOverhead; got != want {
+				if got, want := len(out.slots[1].out), len(pkts[1])+1+aead.Overhead+RelayOverhead; got != want {
 					t.Fatalf("relayed datagram of %d bytes, want %d", got, want)
 				}
 			}

@@ -89,13 +89,14 @@ type Drop struct {
 
 // Drops lists the data plane's drops by reason, in a fixed order with
 // fixed reason names (shared by the stats file and the metrics).
-func Drops(v pipeline.CounterValues) [10]Drop {
-	return [10]Drop{
+func Drops(v pipeline.CounterValues) [11]Drop {
+	return [11]Drop{
 		{"no_route", v.DropNoRoute}, {"malformed", v.DropMalformed},
 		{"unknown_peer", v.DropUnknownPeer}, {"auth", v.DropAuth},
 		{"replay", v.DropReplay}, {"control_full", v.DropControlFull},
 		{"seal_failed", v.DropSealFailed}, {"write_failed", v.DropWriteFailed},
 		{"unknown_type", v.DropUnknownType}, {"relay", v.DropRelay},
+		{"too_big", v.DropTooBig},
 	}
 }
 
@@ -108,7 +109,7 @@ func invalid(v pipeline.CounterValues, c ControlValues) uint64 {
 // droppedPayload is VpnCloud's dropped payload: device packets that could
 // not be sent.
 func droppedPayload(v pipeline.CounterValues) uint64 {
-	return v.DropNoRoute + v.DropMalformed + v.DropSealFailed
+	return v.DropNoRoute + v.DropMalformed + v.DropSealFailed + v.DropTooBig
 }
 
 // Collector builds Snapshots, remembering the previous one for the

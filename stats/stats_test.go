@@ -112,7 +112,7 @@ func TestFormat(t *testing.T) {
 		"invalid_protocol_traffic: { packets: 12 }\ndropped_payload_traffic: { packets: 3 }\n",
 		"  drops: { no_route: 3, malformed: 0, unknown_peer: 4, auth: 2, replay: 1,",
 		"  relayed: 6\n",
-		", unknown_type: 0, relay: 2 }\n",
+		", unknown_type: 0, relay: 2, too_big: 0 }\n",
 		"  control: { connected: 2, disconnected: 0, timed_out: 0, invalid: 5,",
 		"    - \"192.0.2.3:3210\": { node_id: \"bb\", claims: [\"10.0.0.3/32\", \"10.3.0.0/16\"], in: { bytes: 1000, packets: 10 }, out: { bytes: 2000, packets: 20 } }\n",
 	} {

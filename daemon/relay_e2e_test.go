@@ -177,6 +177,45 @@ func natRelayed(t *testing.T, k1, k2 natKind) {
 	nn.mustBeRelayed("a", "b")
 	nn.mustBeRelayed("b", "a")
 	nn.mustTalkThroughP("a", "b")
+	nn.mustLearnRelayMTU("a", "b")
+}
+
+// mustLearnRelayMTU checks the path MTU through a relay: x's packets to y
+// that fill x's device MTU with DF set are answered with an ICMP
+// "fragmentation needed" naming the device MTU minus the relay overhead
+// (41 bytes), x's kernel caches that MTU for y's overlay address only, and
+// packets of that size get through.
+func (nn *natNet) mustLearnRelayMTU(x, y string) {
+	nn.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := nn.topo.Output(ctx, x, "cat", "/sys/class/net/pc"+x+"/mtu")
+	if err != nil {
+		nn.t.Fatal(err)
+	}
+	devMTU, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		nn.t.Fatalf("device MTU %q: %v", out, err)
+	}
+	relayMTU := devMTU - 41
+	// One full-size ping with DF: dropped, answered with the MTU.
+	out, _ = nn.topo.Output(ctx, x, "ping", "-n", "-M", "do", "-s", strconv.Itoa(devMTU-28), "-c", "2", "-i", "0.5", "-W", "1", nn.overlay(y))
+	if !strings.Contains(out, "mtu = "+strconv.Itoa(relayMTU)) && !strings.Contains(out, "mtu="+strconv.Itoa(relayMTU)) {
+		nn.t.Fatalf("a %d-byte DF ping from %s to %s through the relay was not answered with mtu %d:\n%s", devMTU, x, y, relayMTU, out)
+	}
+	out, err = nn.topo.Output(ctx, x, "ip", "route", "get", nn.overlay(y))
+	if err != nil || !strings.Contains(out, "mtu "+strconv.Itoa(relayMTU)) {
+		nn.t.Fatalf("%s's kernel did not cache mtu %d for %s (%v):\n%s", x, relayMTU, y, err, out)
+	}
+	out, err = nn.topo.Output(ctx, x, "ip", "route", "get", nn.overlay("p"))
+	if err != nil || strings.Contains(out, "mtu ") {
+		nn.t.Fatalf("%s's kernel lowered the MTU for the direct peer P too (%v):\n%s", x, err, out)
+	}
+	out, _ = nn.topo.Output(ctx, x, "ping", "-n", "-q", "-M", "do", "-s", strconv.Itoa(relayMTU-28), "-c", "3", "-i", "0.2", "-W", "1", nn.overlay(y))
+	if m := pingReceived.FindStringSubmatch(out); m == nil || m[1] == "0" {
+		nn.t.Fatalf("%d-byte DF pings from %s to %s through the relay did not get through:\n%s", relayMTU, x, y, out)
+	}
+	nn.t.Logf("%s -> %s through the relay: device MTU %d, path MTU %d learned from the relay path", x, y, devMTU, relayMTU)
 }
 
 // natRelayOptOut: with --no-relay on P only, A and B behind symmetric NATs

@@ -4,7 +4,7 @@ BIN       ?= bin/peercloud
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check unit fuzz bench bench-ci bench-net bench-smoke demo install clean help
+.PHONY: all build test vet fmt-check unit fuzz bench bench-ci bench-net bench-smoke demo demo-relay install clean help
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz    - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make bench   - Go micro-benchmarks"
 	@echo "make demo    - (root) two nodes in network namespaces: tunnel, ping, iperf3"
+	@echo "make demo-relay - (root) A and B talk through P as relay: ping, iperf3"
 	@echo "make bench-net - (root) the harness: peercloud vs wireguard-go/nebula when installed"
 	@echo "make install - binary, systemd units, man page, completions (DESTDIR, PREFIX)"
 
@@ -66,6 +67,9 @@ install: build
 
 demo: build
 	BIN=$(BIN) scripts/demo.sh
+
+demo-relay: build
+	BIN=$(BIN) scripts/relay-demo.sh
 
 clean:
 	rm -rf bin

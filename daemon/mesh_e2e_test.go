@@ -268,21 +268,7 @@ func (ms *mesh) all() []int { return ms.except() }
 // received plus sent.
 func (ms *mesh) underlayPackets(i int) uint64 {
 	ms.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := ms.topo.Output(ctx, ms.name(i), "cat", "/sys/class/net/eth0/statistics/rx_packets", "/sys/class/net/eth0/statistics/tx_packets")
-	if err != nil {
-		ms.t.Fatal(err)
-	}
-	var sum uint64
-	for _, f := range strings.Fields(out) {
-		v, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			ms.t.Fatalf("interface statistics %q: %v", out, err)
-		}
-		sum += v
-	}
-	return sum
+	return underlayStat(ms.t, ms.topo, ms.name(i), "packets")
 }
 
 // pingAround makes every pair of nodes ping each other count times, quickly,

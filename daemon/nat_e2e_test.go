@@ -260,17 +260,24 @@ func (nn *natNet) underlayBytes(name string) uint64 { return nn.underlayStat(nam
 // underlayStat sums eth0's rx_WHAT and tx_WHAT statistics of node name.
 func (nn *natNet) underlayStat(name, what string) uint64 {
 	nn.t.Helper()
+	return underlayStat(nn.t, nn.topo, name, what)
+}
+
+// underlayStat sums the rx_WHAT and tx_WHAT statistics ("packets",
+// "bytes") of the eth0 interface of topo's node name.
+func underlayStat(t *testing.T, topo *netns.Topology, name, what string) uint64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := nn.topo.Output(ctx, name, "cat", "/sys/class/net/eth0/statistics/rx_"+what, "/sys/class/net/eth0/statistics/tx_"+what)
+	out, err := topo.Output(ctx, name, "cat", "/sys/class/net/eth0/statistics/rx_"+what, "/sys/class/net/eth0/statistics/tx_"+what)
 	if err != nil {
-		nn.t.Fatal(err)
+		t.Fatal(err)
 	}
 	var sum uint64
 	for _, f := range strings.Fields(out) {
 		v, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			nn.t.Fatalf("interface statistics %q: %v", out, err)
+			t.Fatalf("interface statistics %q: %v", out, err)
 		}
 		sum += v
 	}

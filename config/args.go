@@ -59,6 +59,8 @@ type Args struct {
 	NoUDPGRO      bool    // --no-udp-gro (peercloud)
 	TunQueues     *int    // --tun-queues (peercloud)
 	UDPShards     *int    // --udp-shards (peercloud)
+	// PortForwardingLease is --port-forwarding-lease (peercloud).
+	PortForwardingLease *int
 }
 
 // MergeArgs applies command-line settings over c, as VpnCloud's merge_args:
@@ -188,5 +190,9 @@ func (c *Config) MergeArgs(a *Args) {
 	if a.UDPShards != nil {
 		c.Peercloud.UDPShards = *a.UDPShards
 		c.setOrigin("peercloud.udp-shards", origin{flag: "--udp-shards"})
+	}
+	if a.PortForwardingLease != nil {
+		c.Peercloud.PortForwardingLease = *a.PortForwardingLease
+		c.setOrigin("peercloud.port-forwarding-lease", origin{flag: "--port-forwarding-lease"})
 	}
 }

@@ -203,6 +203,11 @@ type Peercloud struct {
 	// port, each with its own reader, 1 to MaxUDPShards. Default 1; 0
 	// means 1.
 	UDPShards int
+	// PortForwardingLease is the lease in seconds asked of the router for
+	// the UPnP port mapping, renewed a minute before it ends (halfway for
+	// two minutes or less), 1 to MaxPortForwardingLease. Default 0:
+	// VpnCloud's 1800.
+	PortForwardingLease int
 }
 
 // Bounds of Peercloud.TunQueues (the kernel's limit) and
@@ -210,6 +215,8 @@ type Peercloud struct {
 const (
 	MaxTunQueues = 256
 	MaxUDPShards = 64
+	// MaxPortForwardingLease is UPnP IGD 2's longest lease, a week.
+	MaxPortForwardingLease = 604800
 )
 
 // Config is the complete configuration of one peercloud instance. Build it

@@ -136,14 +136,15 @@ var (
 		"prefix": strField(func(c *Config) *string { return &c.Statsd.Prefix }),
 	}
 	peercloudSchema = schema{
-		"metrics-listen": strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
-		"no-routes":      boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
-		"no-relay":       boolField(func(c *Config) *bool { return &c.Peercloud.NoRelay }),
-		"no-tun-offload": boolField(func(c *Config) *bool { return &c.Peercloud.NoTunOffload }),
-		"no-udp-gso":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGSO }),
-		"no-udp-gro":     boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGRO }),
-		"tun-queues":     countField(MaxTunQueues, func(c *Config) *int { return &c.Peercloud.TunQueues }),
-		"udp-shards":     countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
+		"metrics-listen":        strField(func(c *Config) *string { return &c.Peercloud.MetricsListen }),
+		"no-routes":             boolField(func(c *Config) *bool { return &c.Peercloud.NoRoutes }),
+		"no-relay":              boolField(func(c *Config) *bool { return &c.Peercloud.NoRelay }),
+		"no-tun-offload":        boolField(func(c *Config) *bool { return &c.Peercloud.NoTunOffload }),
+		"no-udp-gso":            boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGSO }),
+		"no-udp-gro":            boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGRO }),
+		"tun-queues":            countField(MaxTunQueues, func(c *Config) *int { return &c.Peercloud.TunQueues }),
+		"udp-shards":            countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
+		"port-forwarding-lease": countField(MaxPortForwardingLease, func(c *Config) *int { return &c.Peercloud.PortForwardingLease }),
 		"log-level": enumField(func(c *Config, s string) error {
 			if _, err := ParseLogLevel(s); err != nil {
 				return err

@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 	if q := c.Peercloud.TunQueues; q < 0 || q > MaxTunQueues {
 		bad("peercloud.tun-queues", ErrInvalidValue, "%d is not between 1 and %d", q, MaxTunQueues)
 	}
+	if l := c.Peercloud.PortForwardingLease; l < 0 || l > MaxPortForwardingLease {
+		bad("peercloud.port-forwarding-lease", ErrInvalidValue, "%d is not between 1 and %d", l, MaxPortForwardingLease)
+	}
 	if s := c.Peercloud.UDPShards; s < 0 || s > MaxUDPShards {
 		bad("peercloud.udp-shards", ErrInvalidValue, "%d is not between 1 and %d", s, MaxUDPShards)
 	}

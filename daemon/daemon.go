@@ -258,7 +258,8 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 		return err
 	}
 	// UPnP port forwarding in the background; never stops the daemon.
-	portMap := startPortMapping(ctx, cfg.PortForwarding, conn.LocalAddr(), dev.Name(), node, log.Named("portmap"))
+	lease := time.Duration(cfg.Peercloud.PortForwardingLease) * time.Second
+	portMap := startPortMapping(ctx, cfg.PortForwarding, conn.LocalAddr(), lease, dev.Name(), node, log.Named("portmap"))
 	node.Start(ctx, time.Now())
 	stopBeacons := startBeacons(ctx, cfg.Beacon, node, log)
 	ticker := time.NewTicker(time.Second)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,14 +19,14 @@ import (
 // node stops, which removes the mapping. The SSDP search leaves out the
 // node's own device ifname (nothing is searched through the tunnel); a
 // network without a gateway costs one log line after about two seconds and
-// nothing else.
-func startPortMapping(ctx context.Context, on bool, local netip.AddrPort, ifname string, node *control.Node, log *zap.Logger) *portmap.Mapper {
-	return startPortMappingWith(ctx, on, local, node, portmap.DiscoverExcept(ifname), log)
+// nothing else. lease is the lease to ask for (0: portmap's default).
+func startPortMapping(ctx context.Context, on bool, local netip.AddrPort, lease time.Duration, ifname string, node *control.Node, log *zap.Logger) *portmap.Mapper {
+	return startPortMappingWith(ctx, on, local, lease, node, portmap.DiscoverExcept(ifname), log)
 }
 
 // startPortMappingWith is startPortMapping with the gateway discovery
 // given (tests pass a fake).
-func startPortMappingWith(ctx context.Context, on bool, local netip.AddrPort, node *control.Node,
+func startPortMappingWith(ctx context.Context, on bool, local netip.AddrPort, lease time.Duration, node *control.Node,
 	discover func(context.Context) (portmap.Gateway, error), log *zap.Logger) *portmap.Mapper {
 	if !on {
 		return nil
@@ -51,6 +52,7 @@ func startPortMappingWith(ctx context.Context, on bool, local netip.AddrPort, no
 	m := portmap.New(portmap.Config{
 		Port:       local.Port(),
 		InternalIP: internal,
+		Lease:      lease,
 		Discover:   discover,
 		OnMapped:   func(mp portmap.Mapping) { publish(mp, true) },
 		OnUnmapped: func(mp portmap.Mapping) { publish(mp, false) },

@@ -212,3 +212,51 @@ func TestNoGatewayDoesNotDelayStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPortForwardingRenewsLease: with a short lease (--port-forwarding-lease
+// 6) b's mapping outlives several leases on a real miniupnpd because b
+// renews it (halfway through, for leases of two minutes or less), while a
+// mapping nobody renews disappears when its lease ends: the router does
+// expire leases, so the mapping's survival is the renewal's doing.
+func TestPortForwardingRenewsLease(t *testing.T) {
+	s := newNATSite(t)
+	s.start("b", "-v", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--password", "upnp-e2e", "--port-forwarding-lease", "6")
+	want := "3210->" + s.lanIP + ":3210"
+	has := func(m string) bool {
+		list, err := s.mappings()
+		return err == nil && strings.Contains(strings.Join(list, " "), m)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !has(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no mapping %s on the router within 20 s", want)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// The control: a mapping with a 5 s lease that nobody renews.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := s.topo.Output(ctx, "b", "upnpc", "-e", "unrenewed", "-a", s.lanIP, "4555", "4555", "UDP", "5"); err != nil {
+		t.Fatalf("upnpc -a: %v\n%s", err, out)
+	}
+	control := "4555->" + s.lanIP + ":4555"
+	if !has(control) {
+		t.Fatal("the control mapping was not made")
+	}
+	start := time.Now()
+	for time.Since(start) < 20*time.Second {
+		time.Sleep(time.Second)
+		if !has(want) {
+			t.Fatalf("b's mapping disappeared %v after the control mapping was made", time.Since(start).Round(time.Second))
+		}
+	}
+	if has(control) {
+		t.Fatal("the router kept a 5 s mapping for 20 s: it does not expire leases, the test proves nothing")
+	}
+	logB, _ := os.ReadFile(filepath.Join(s.logDir, "b.log"))
+	if n := strings.Count(string(logB), "port forwarding: renewed"); n < 3 {
+		t.Fatalf("b renewed its 6 s lease %d times in 20 s, want at least 3", n)
+	} else {
+		t.Logf("b renewed its 6 s lease %d times in 20 s; the unrenewed 5 s mapping expired", n)
+	}
+}

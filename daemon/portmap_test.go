@@ -83,7 +83,7 @@ func TestPortMappingPublishesOwnAddrsAndRemovesOnClose(t *testing.T) {
 	defer cancel()
 	node := runNode(t, ctx)
 	g := &memGateway{mappings: map[uint16]netip.AddrPort{}}
-	m := startPortMappingWith(ctx, true, netip.MustParseAddrPort("0.0.0.0:3210"), node,
+	m := startPortMappingWith(ctx, true, netip.MustParseAddrPort("0.0.0.0:3210"), 0, node,
 		func(context.Context) (portmap.Gateway, error) { return g, nil }, zaptest.NewLogger(t))
 	want := []netip.AddrPort{netip.MustParseAddrPort("11.99.0.11:3210"), netip.MustParseAddrPort("192.168.7.2:3210")}
 	deadline := time.Now().Add(5 * time.Second)
@@ -113,7 +113,7 @@ func TestPortMappingSpecificListenAddrIsInternal(t *testing.T) {
 	defer cancel()
 	node := runNode(t, ctx)
 	g := &memGateway{mappings: map[uint16]netip.AddrPort{}}
-	m := startPortMappingWith(ctx, true, netip.MustParseAddrPort("192.168.7.9:4000"), node,
+	m := startPortMappingWith(ctx, true, netip.MustParseAddrPort("192.168.7.9:4000"), 0, node,
 		func(context.Context) (portmap.Gateway, error) { return g, nil }, zaptest.NewLogger(t))
 	defer m.Close()
 	deadline := time.Now().Add(5 * time.Second)
@@ -133,7 +133,7 @@ func TestPortMappingSpecificListenAddrIsInternal(t *testing.T) {
 
 func TestPortMappingOff(t *testing.T) {
 	called := false
-	m := startPortMappingWith(context.Background(), false, netip.MustParseAddrPort("0.0.0.0:3210"), nil,
+	m := startPortMappingWith(context.Background(), false, netip.MustParseAddrPort("0.0.0.0:3210"), 0, nil,
 		func(context.Context) (portmap.Gateway, error) { called = true; return nil, errors.New("x") }, zaptest.NewLogger(t))
 	if m != nil || called {
 		t.Fatal("port forwarding ran although it is off")

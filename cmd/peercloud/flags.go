@@ -246,6 +246,9 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	fs.Lookup("tun-queues").DefValue = "1"
 	fs.Var(&optCount{p: &a.UDPShards, max: config.MaxUDPShards}, "udp-shards", "peercloud: `number` of SO_REUSEPORT sockets, one reader each")
 	fs.Lookup("udp-shards").DefValue = "1"
+	fs.Var(&optCount{p: &a.PortForwardingLease, max: config.MaxPortForwardingLease}, "port-forwarding-lease",
+		"peercloud: lease in `seconds` asked of the router for the UPnP port mapping (renewed before it ends)")
+	fs.Lookup("port-forwarding-lease").DefValue = "1800"
 	return fs
 }
 

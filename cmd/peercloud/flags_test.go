@@ -70,6 +70,7 @@ func TestParseFlags(t *testing.T) {
 		{"no-relay", []string{"--no-relay"}, nil, config.Args{NoRelay: true}},
 		{"offloads off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, nil, config.Args{NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true}},
 		{"queues shards", []string{"--tun-queues", "2", "--udp-shards=4"}, nil, config.Args{TunQueues: ptr(2), UDPShards: ptr(4)}},
+		{"lease", []string{"--port-forwarding-lease", "60"}, nil, config.Args{PortForwardingLease: ptr(60)}},
 		{"empty string value is given", []string{"--ifup", ""}, nil, config.Args{Ifup: ptr("")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,6 +120,7 @@ func TestParseFlagErrors(t *testing.T) {
 		{[]string{"--switch-timeout", "1.5"}, nil, "--switch-timeout"},
 		{[]string{"--tun-queues", "0"}, nil, `invalid argument "0" for "--tun-queues" flag: not a whole number from 1 to 256`},
 		{[]string{"--udp-shards", "x"}, nil, `invalid argument "x" for "--udp-shards" flag: not a whole number from 1 to 64`},
+		{[]string{"--port-forwarding-lease", "0"}, nil, `invalid argument "0" for "--port-forwarding-lease" flag: not a whole number from 1 to 604800`},
 		{[]string{"--beacon-interval", ""}, nil, "--beacon-interval"},
 		{[]string{"--claim", "a,,b"}, nil, `empty item in "a,,b"`},
 		{[]string{"-l"}, nil, "flag needs an argument"},
@@ -189,7 +191,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
 		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes", "--no-relay",
 		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--tun-queues", "--udp-shards",
-		"alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
+		"--port-forwarding-lease", "alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {
 		if !strings.Contains(help, f) {
 			t.Errorf("--help lacks %q", f)
@@ -199,7 +201,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--type": "tun", "--device": "vpncloud%d", "--mode": "normal", "--listen": "3210", "--peer-timeout": "300",
 		"--keepalive": "peer-timeout/2-60", "--switch-timeout": "300", "--beacon-interval": "3600",
 		"--statsd-prefix": "vpncloud", "--algorithm": "aes128,aes256,chacha20", "--device-path": "/dev/net/tun",
-		"--tun-queues": "1", "--udp-shards": "1",
+		"--tun-queues": "1", "--udp-shards": "1", "--port-forwarding-lease": "1800",
 	} {
 		line := lineWith(help, flag+" ")
 		if !strings.Contains(line, "[default: "+def+"]") {

@@ -199,6 +199,17 @@ func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.P
 	if old := n.peers[addr]; old != nil {
 		n.removePeer(old, "peer reconnected")
 	}
+	if via == nil {
+		// The same node at another address: its NAT mapping (or its
+		// address) moved, and the old entry would compete for its claims
+		// until the peer timeout. No close goes there: the old address may
+		// reach nothing, or a mapping the node no longer uses.
+		for _, q := range n.peers {
+			if q.nodeID == info.NodeID && !q.via.IsValid() {
+				n.removePeer(q, "peer moved to "+addr.String())
+			}
+		}
+	}
 	p := &peer{
 		addr:        addr,
 		hs:          hs,

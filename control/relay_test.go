@@ -252,3 +252,26 @@ func (n *Node) nodeInfoForTest(t *testing.T) *wire.NodeInfo {
 	}
 	return ni
 }
+
+// TestSimPeerMoved: a node that reappears at another address with the same
+// node id (its NAT mapping moved, or it rebound) replaces its old entry at
+// once: the stale address no longer competes for its claims until the
+// peer timeout (300 s).
+func TestSimPeerMoved(t *testing.T) {
+	s := newSim(t, 0)
+	seed := s.addNode(simNodeOpts{})
+	a := s.addNode(simNodeOpts{peers: []string{seed.addr.String()}})
+	b := s.addNode(simNodeOpts{peers: []string{seed.addr.String()}})
+	s.runUntil("full mesh", 30, s.fullMesh, nil)
+	s.crash(b) // no close message: the others still think b is at its address
+	moved := s.addNode(simNodeOpts{peers: []string{seed.addr.String()}, sameNodeAs: b,
+		claims: []wire.Range{{Base: wire.AddressFromIP(b.tunIP), PrefixLen: 32}}})
+	s.runUntil("a connected to the moved node", 30, func() bool { return a.hasPeer(moved) }, nil)
+	if a.hasPeer(b) || seed.hasPeer(b) {
+		t.Fatalf("the old address is still a peer (a: %v, seed: %v); %s", a.hasPeer(b), seed.hasPeer(b), s.describe())
+	}
+	if p := a.routeTo(b.tunIP); p == nil || p.Addr != moved.addr {
+		t.Fatalf("a routes the moved node's claim to %v", p)
+	}
+	simSend(t, a, moved, "to the node at its new address")
+}

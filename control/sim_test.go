@@ -81,6 +81,9 @@ type simNodeOpts struct {
 	// the daemon).
 	noRelay bool
 	keylog  io.Writer // handshake key log
+	// sameNodeAs, when not nil, gives the node that node's node id (a
+	// node that moved to another address).
+	sameNodeAs *simNode
 }
 
 // simNATTimeout is how long the simulated NAT keeps a mapping: VpnCloud's
@@ -146,6 +149,9 @@ func (s *sim) addNode(o simNodeOpts) *simNode {
 	n.pl = pipeline.New(pipeline.Config{Workers: 1, Batches: 2, BatchSize: 4}, n.dev, conn, log)
 	hc := &handshake.Config{Identity: testIdentity, Algorithms: testSpeeds, Extended: true, Logger: log, KeyLog: o.keylog}
 	binary.BigEndian.PutUint64(hc.NodeID[:], uint64(i)+1)
+	if o.sameNodeAs != nil {
+		binary.BigEndian.PutUint64(hc.NodeID[:], uint64(o.sameNodeAs.idx)+1)
+	}
 	claims := append([]wire.Range{{Base: wire.AddressFromIP(n.tunIP), PrefixLen: 32}}, o.claims...)
 	n.node, err = New(Config{
 		Handshake:   hc,

@@ -122,6 +122,10 @@ type Node struct {
 	virtKey  map[netip.AddrPort]pipeline.RelayKey
 	nextVirt uint64
 	known    map[wire.NodeID]*sighting
+	// probes are pending handshakes that probe the direct path of a
+	// relayed peer: they come and go every directRetry seconds while the
+	// path is closed, without events or info lines.
+	probes map[netip.AddrPort]bool
 	// unknownSeen is when we last offered a handshake to an address that
 	// sent us session traffic without being a peer.
 	unknownSeen map[netip.AddrPort]int64
@@ -202,6 +206,7 @@ func New(cfg Config, dp DataPlane) (*Node, error) {
 		virt:          make(map[pipeline.RelayKey]netip.AddrPort),
 		virtKey:       make(map[netip.AddrPort]pipeline.RelayKey),
 		known:         make(map[wire.NodeID]*sighting),
+		probes:        make(map[netip.AddrPort]bool),
 		requests:      make(chan func(*Node)),
 	}
 	n.trusted = cfg.Handshake.Trusted

@@ -74,8 +74,15 @@ func (n *Node) handshakeTicks() {
 			n.send(addr, pkt)
 		}
 		if err != nil {
-			n.log.Info("handshake gave up", zap.Stringer("peer", addr), zap.Error(err))
 			delete(n.pending, addr)
+			if n.probes[addr] {
+				// A direct probe of a relayed peer: expected to fail
+				// while the direct path is closed (relay.go).
+				delete(n.probes, addr)
+				n.log.Debug("direct probe of a relayed peer gave up", zap.Stringer("peer", addr))
+				continue
+			}
+			n.log.Info("handshake gave up", zap.Stringer("peer", addr), zap.Error(err))
 			n.emit(Event{Kind: EventPeerDisconnected, Peer: addr, Reason: "handshake timeout"})
 		}
 	}

@@ -133,7 +133,10 @@ func (n *Node) handleInit(ctx context.Context, from netip.AddrPort, pkt []byte) 
 			n.log.Info("handshake failed", zap.Stringer("peer", from), zap.Error(err))
 			if n.pending[from] != nil {
 				delete(n.pending, from)
-				n.emit(Event{Kind: EventPeerDisconnected, Peer: from, Reason: "handshake failed"})
+				if !n.probes[from] {
+					n.emit(Event{Kind: EventPeerDisconnected, Peer: from, Reason: "handshake failed"})
+				}
+				delete(n.probes, from)
 			}
 		} else if errors.Is(err, handshake.ErrUntrustedKey) && n.untrustedLog(from) {
 			// Most likely a node with another password or key list: say
@@ -170,6 +173,7 @@ func (n *Node) isPing(pkt []byte) bool {
 // addPeer turns an established handshake into a peer.
 func (n *Node) addPeer(ctx context.Context, addr netip.AddrPort, hs *handshake.Peer) {
 	delete(n.pending, addr)
+	delete(n.probes, addr)
 	info, err := wire.DecodeNodeInfo(hs.PeerPayload())
 	if err != nil {
 		n.Counters.Invalid.Add(1)
@@ -353,7 +357,9 @@ func (n *Node) connectTo(addr netip.AddrPort) {
 	}
 	n.log.Debug("connecting", zap.Stringer("peer", addr))
 	n.pending[addr] = hs
-	n.emit(Event{Kind: EventPeerConnecting, Peer: addr})
+	if !n.probes[addr] {
+		n.emit(Event{Kind: EventPeerConnecting, Peer: addr})
+	}
 	n.send(addr, ping)
 }
 

@@ -163,13 +163,38 @@ func (n *Node) relayTick() {
 		case relayed[id]:
 			if s.nextDirect <= n.now {
 				s.nextDirect = n.now + directRetry
-				n.connectAny(s.addrs)
+				n.probeDirect(s.addrs)
 			}
 		case n.now-s.first >= relayDelay && s.nextRelay <= n.now:
 			n.tryRelay(id, s)
 		}
 	}
 	n.sweepPlaceholders()
+}
+
+// probeDirect starts handshakes with the direct addresses of a relayed
+// node (as connectAny), marked as probes: no connecting or disconnected
+// events and no info lines while they keep failing; one that succeeds is an
+// ordinary new peer.
+func (n *Node) probeDirect(addrs []netip.AddrPort) {
+	for _, a := range addrs {
+		a = unmap(a)
+		if n.isOwn(a) || n.peers[a] != nil || n.pending[a] != nil {
+			return
+		}
+	}
+	for a := range n.probes {
+		if n.pending[a] == nil {
+			delete(n.probes, a) // ended some other way
+		}
+	}
+	for _, a := range addrs {
+		a = unmap(a)
+		if a.IsValid() && len(n.probes) < maxSightings {
+			n.probes[a] = true
+		}
+		n.connectTo(a)
+	}
 }
 
 // tryRelay starts a handshake with node id through one of the relaying

@@ -275,3 +275,56 @@ func TestSimPeerMoved(t *testing.T) {
 	}
 	simSend(t, a, moved, "to the node at its new address")
 }
+
+// TestSimRelayProbesAreQuiet: while the direct path of a relayed peer stays
+// closed, its direct probes (a new one within 10 s of the last giving up)
+// fail without hook events; the
+// relayed connection itself is announced once.
+func TestSimRelayProbesAreQuiet(t *testing.T) {
+	x := &relayNet{s: newSim(t, 0)}
+	for i := range x.logs {
+		x.logs[i] = &lockedBuffer{}
+	}
+	x.blocked.Store(true)
+	var mu sync.Mutex
+	var events []Event
+	x.r = x.s.addNode(simNodeOpts{})
+	x.a = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}, events: func(ev Event) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}})
+	x.b = x.s.addNode(simNodeOpts{peers: []string{x.r.addr.String()}})
+	x.s.setFilter(func(p udptest.Packet) udptest.Action {
+		if (p.From == x.a.addr && p.To == x.b.addr) || (p.From == x.b.addr && p.To == x.a.addr) {
+			return udptest.Drop
+		}
+		return udptest.Deliver
+	})
+	x.s.runUntil("relayed connection", 60, func() bool { return x.a.relayedVia(x.b, x.r) }, nil)
+	// A pending handshake repeats its ping every second for 120 s before
+	// it gives up; 400 s are the first, ordinary attempt and two probes.
+	x.s.run(400, nil)
+	if !x.a.relayedVia(x.b, x.r) {
+		t.Fatal("the relayed connection did not last")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	connected, aboutB := 0, 0
+	for _, ev := range events {
+		if ev.Peer == x.b.addr {
+			aboutB++
+		}
+		if ev.Kind == EventPeerConnected && ev.NodeID == fmtNodeID(simNodeID(x.b)) {
+			connected++
+		}
+	}
+	if aboutB > 2 || connected != 1 {
+		// Before the relay, a's first direct attempt is an ordinary one
+		// (connecting, then timeout): at most those two.
+		t.Fatalf("%d events about b's direct address, %d connections to b: %+v", aboutB, connected, events)
+	}
+	if got := x.s.net.Dropped(); got < 6 {
+		t.Fatalf("only %d datagrams dropped: the probes did not run", got)
+	}
+}

@@ -84,6 +84,8 @@ type simNodeOpts struct {
 	// sameNodeAs, when not nil, gives the node that node's node id (a
 	// node that moved to another address).
 	sameNodeAs *simNode
+	// events receives the node's events (from its control goroutine).
+	events func(Event)
 }
 
 // simNATTimeout is how long the simulated NAT keeps a mapping: VpnCloud's
@@ -160,6 +162,7 @@ func (s *sim) addNode(o simNodeOpts) *simNode {
 		PeerTimeout: s.peerTimeout,
 		ListenAddr:  n.addr,
 		Relay:       !o.noRelay,
+		Events:      o.events,
 		Log:         log,
 	}, n.pl)
 	if err != nil {

@@ -284,16 +284,14 @@ func underlayStat(t *testing.T, topo *netns.Topology, name, what string) uint64 
 	return sum
 }
 
-// mustTalkDirectly makes x and y ping each other and fails unless most
-// pings are answered while P's underlay stays nearly silent: there is no
-// relay, but this proves the path does not touch P at all.
-func (nn *natNet) mustTalkDirectly(x, y string) {
+// pingEachOther makes x and y ping each other count times at once, 20 ms
+// apart, and fails unless at least 90 % of each side's pings are answered;
+// it returns the answered counts.
+func (nn *natNet) pingEachOther(x, y string, count int) [2]int {
 	nn.t.Helper()
-	const count = 40
-	before := nn.underlayPackets("p")
 	var wg sync.WaitGroup
-	got := make([]int, 2)
-	outs := make([]string, 2)
+	var got [2]int
+	var outs [2]string
 	for i, pair := range [][2]string{{x, y}, {y, x}} {
 		wg.Add(1)
 		go func() {
@@ -302,13 +300,24 @@ func (nn *natNet) mustTalkDirectly(x, y string) {
 		}()
 	}
 	wg.Wait()
-	dp := nn.underlayPackets("p") - before
-	nn.t.Logf("%s<->%s: %d and %d of %d pings answered; P's underlay saw %d packets meanwhile", x, y, got[0], got[1], count, dp)
 	for i := range got {
 		if got[i]*10 < count*9 {
 			nn.t.Fatalf("pings lost between %s and %s:\n%s", x, y, strings.TrimSpace(outs[i]))
 		}
 	}
+	return got
+}
+
+// mustTalkDirectly makes x and y ping each other and fails unless most
+// pings are answered while P's underlay stays nearly silent: there is no
+// relay, but this proves the path does not touch P at all.
+func (nn *natNet) mustTalkDirectly(x, y string) {
+	nn.t.Helper()
+	const count = 40
+	before := nn.underlayPackets("p")
+	got := nn.pingEachOther(x, y, count)
+	dp := nn.underlayPackets("p") - before
+	nn.t.Logf("%s<->%s: %d and %d of %d pings answered; P's underlay saw %d packets meanwhile", x, y, got[0], got[1], count, dp)
 	// 4 x count tunnel packets crossed the path; P hears only keepalives
 	// (2 s apart, from up to four nodes) meanwhile.
 	if dp > 30 {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/peercloud/peercloud/aead"
 	"github.com/peercloud/peercloud/udpio"
@@ -56,9 +57,9 @@ type slot struct {
 type Batch struct {
 	slots []slot
 	n     int
-	bytes int           // bytes read into the n slots (for the inline choice)
-	done  chan struct{} // capacity 1: signalled by the crypto worker
-	snap  *Snapshot     // the snapshot the reader classified the batch with
+	bytes int         // bytes read into the n slots (for the inline choice)
+	fin   atomic.Bool // set by the crypto worker when the batch is sealed or opened
+	snap  *Snapshot   // the snapshot the reader classified the batch with
 
 	// I/O scratch, sized once.
 	bufs  [][]byte
@@ -70,7 +71,6 @@ type Batch struct {
 func newBatch(size, bufSize int) *Batch {
 	b := &Batch{
 		slots: make([]slot, size),
-		done:  make(chan struct{}, 1),
 		bufs:  make([][]byte, size),
 		sizes: make([]int, size),
 		msgs:  make([]udpio.Message, size),
@@ -91,4 +91,5 @@ func (b *Batch) reset() {
 	}
 	b.n, b.bytes = 0, 0
 	b.snap = nil
+	b.fin.Store(false)
 }

@@ -2,23 +2,28 @@
 // packets between the TUN/TAP device and the UDP socket, sealing and opening
 // them with each peer's aead.Session on the way.
 //
-// Two directions, each three stages joined by ring.Ring (DESIGN.md §1):
+// Two directions, each a reader stage and a crypto stage joined by
+// ring.Ring (DESIGN.md §1), the crypto stage also writing:
 //
-//	outbound: tunReader (per queue) -> [work ring] -> sealers (N) -> [order ring] -> udpWriter
-//	inbound:  udpReader (per shard) -> [work ring] -> openers (N) -> [order ring] -> tunWriter
+//	outbound: tunReader (per queue) -> [work ring] -> sealers (N) -> udp write (in read order)
+//	inbound:  udpReader (per shard) -> [work ring] -> openers (N) -> tun write (in read order)
 //
 // There is one reader per TUN queue and per UDP socket shard (NewMulti);
 // with several readers in a direction its free and order rings are MPMC.
 // The kernel keeps a flow on one queue or shard, and each reader puts its
 // batches on the order ring in the order it read them, so per-flow order is
-// kept. One writer per direction writes to the first queue or shard.
+// kept. Writes go to the first queue or shard.
 //
 // Batches, not packets, move between stages. A reader fills a Batch from the
 // free pool, classifies every packet against the current Snapshot, and puts
-// the batch on both the work ring and the order ring; a crypto worker
-// processes it and marks it done; the writer takes batches from the order
-// ring in the order they were read, waits for each to be done, writes it and
-// returns it to the pool. Order is therefore kept per reader (and so per
+// the batch on both the order ring and the work ring; a crypto worker
+// processes it, marks it finished and then writes, under the direction's
+// write lock, every finished batch at the head of the order ring, in the
+// order they were read, returning each to the pool (drain). A worker that
+// finds the lock taken leaves its batch to the holder, which looks at the
+// head again after unlocking. There is no writer goroutine: a dedicated
+// one cost a wake-up and a context switch per batch (docs/ARCHITECTURE.md
+// has what dropping it measured). Order is kept per reader (and so per
 // flow) while crypto runs in parallel.
 //
 // The pipeline never mutates peer state. The control goroutine publishes an

@@ -34,13 +34,12 @@ func (p *Pipeline) routineOpen() {
 	p.cryptoLoop(&p.in, p.openBatch)
 }
 
-// routineWriteToDevice writes the data packets of inbound batches to the
-// device in the order they were received and hands everything else to the
-// control plane. It closes the control channel when it stops.
-func (p *Pipeline) routineWriteToDevice() {
+// routineCloseDevice waits for the inbound stages to stop, writes what is
+// left to the device and closes the control channel.
+func (p *Pipeline) routineCloseDevice() {
 	defer p.wg.Done()
 	defer close(p.control)
-	p.writeLoop(&p.in, p.deliverBatch)
+	p.closeLoop(&p.in)
 }
 
 // deliverBatch writes the data packets of b to the device, hands the rest

@@ -30,10 +30,11 @@ func (p *Pipeline) routineSeal() {
 	p.cryptoLoop(&p.out, p.sealBatch)
 }
 
-// routineWriteToNet sends sealed batches in the order they were read.
-func (p *Pipeline) routineWriteToNet() {
+// routineCloseNet waits for the outbound stages to stop and sends what is
+// left.
+func (p *Pipeline) routineCloseNet() {
 	defer p.wg.Done()
-	p.writeLoop(&p.out, p.sendBatch)
+	p.closeLoop(&p.out)
 }
 
 // sendBatch sends the sealed packets of b and returns b to the free ring

@@ -167,30 +167,47 @@ type Pipeline struct {
 // order are single-producer single-consumer rings; with several readers
 // they are MPMC rings (several consumers of free, several producers of
 // order). work always has several consumers (the crypto workers).
+//
+// There is no writer goroutine: whichever crypto worker finishes a batch
+// writes, under writeMu, every finished batch at the head of the order
+// ring (drain). The order ring has one consumer at a time, the holder of
+// writeMu, which keeps the batch it popped but could not write yet (its
+// crypto still running) in head.
 type direction struct {
-	free  ring.Ring[*Batch] // writer -> readers: empty batches
+	free  ring.Ring[*Batch] // writers -> readers: empty batches
 	work  ring.Ring[*Batch] // readers -> crypto workers
-	order ring.Ring[*Batch] // readers -> writer, in read order per reader
+	order ring.Ring[*Batch] // readers -> writers, in read order per reader
+	// head is the oldest batch taken from order and not yet written;
+	// set and cleared under writeMu, read without it by drain's recheck.
+	head *atomic.Pointer[Batch]
 	// readers counts the readers still running; the last one to stop
 	// closes work and order.
 	readers *atomic.Int32
+	// workers counts the crypto workers still running; the direction's
+	// closer waits for them before the last drain.
+	workers *sync.WaitGroup
 
-	// writeMu is held while a batch is written (by the writer, or by a
-	// reader writing inline); inflight counts batches pushed on order and
-	// not yet written. A reader that sees inflight == 0 under writeMu
-	// knows no earlier batch is pending and may process and write a
-	// small batch itself (tryInline).
+	// writeMu is held while a batch is written (by a crypto worker
+	// draining, or by a reader writing inline); inflight counts batches
+	// pushed on order and not yet written. A reader that sees inflight == 0
+	// under writeMu knows no earlier batch is pending and may process and
+	// write a small batch itself (tryInline).
 	writeMu     *sync.Mutex
 	inflight    *atomic.Int64
 	inlineMax   int
 	inlineBytes int            // > 0: also inline batches of at most this many bytes
 	inlined     *atomic.Uint64 // batches processed inline (for tests)
+	// write is the direction's per-batch write (sendBatch,
+	// deliverBatch), called under writeMu.
+	write func(*Batch)
 }
 
 func newDirection(cfg Config, bufSize, readers int) direction {
 	d := direction{
 		work:      ring.NewMPMC[*Batch](cfg.Batches),
 		readers:   new(atomic.Int32),
+		workers:   new(sync.WaitGroup),
+		head:      new(atomic.Pointer[Batch]),
 		writeMu:   new(sync.Mutex),
 		inflight:  new(atomic.Int64),
 		inlineMax: cfg.InlineMax,
@@ -225,7 +242,7 @@ func (d *direction) inlineBegin(b *Batch) bool {
 		return false
 	}
 	if d.inflight.Load() != 0 { // a batch was handed on meanwhile
-		d.writeMu.Unlock()
+		d.unlock()
 		return false
 	}
 	return true
@@ -234,7 +251,26 @@ func (d *direction) inlineBegin(b *Batch) bool {
 // inlineEnd ends an inline batch begun by inlineBegin.
 func (d *direction) inlineEnd() {
 	d.inlined.Add(1)
+	d.unlock()
+}
+
+// unlock releases writeMu and then writes whatever a crypto worker
+// finished while the lock was held (the worker's drain found it taken).
+// Every holder of writeMu other than drain itself unlocks with it.
+func (d *direction) unlock() {
 	d.writeMu.Unlock()
+	if d.write != nil && d.ready() {
+		d.drain()
+	}
+}
+
+// ready reports whether the oldest unwritten batch is finished (or not
+// yet taken from the order ring): a look without writeMu.
+func (d *direction) ready() bool {
+	if h := d.head.Load(); h != nil {
+		return h.fin.Load()
+	}
+	return d.order.Len() > 0
 }
 
 // readerDone is deferred by each reader (readers stop only at shutdown).
@@ -294,6 +330,7 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		tooBigOut: make([][]byte, 1),
 		floodMsg:  make([]udpio.Message, 1),
 	}
+	p.out.write, p.in.write = p.sendBatch, p.deliverBatch
 	p.snap.Store(&Snapshot{})
 	return p
 }
@@ -326,14 +363,16 @@ func (p *Pipeline) SendTo(addr netip.AddrPort, pkt []byte) error {
 // Start launches the stage goroutines.
 func (p *Pipeline) Start() {
 	p.wg.Add(2 + len(p.devs) + len(p.conns) + 2*p.cfg.Workers)
+	p.out.workers.Add(p.cfg.Workers)
+	p.in.workers.Add(p.cfg.Workers)
 	for _, dev := range p.devs {
 		go p.routineReadFromDevice(dev)
 	}
 	for _, conn := range p.conns {
 		go p.routineReadFromNet(conn)
 	}
-	go p.routineWriteToNet()
-	go p.routineWriteToDevice()
+	go p.routineCloseNet()
+	go p.routineCloseDevice()
 	for i := 0; i < p.cfg.Workers; i++ {
 		go p.routineSeal()
 		go p.routineOpen()
@@ -424,32 +463,66 @@ func (p *Pipeline) readLoop(d *direction, what string, read func(*Batch) (int, e
 	}
 }
 
-// cryptoLoop is a crypto worker of direction d: seal or open each batch from
-// the work ring and signal the writer that it is done.
+// cryptoLoop is a crypto worker of direction d: seal or open each batch
+// from the work ring, mark it finished and write what is ready (drain).
 func (p *Pipeline) cryptoLoop(d *direction, crypto func(*Batch)) {
+	defer d.workers.Done()
 	for {
 		b, ok := d.work.Pop()
 		if !ok {
 			return
 		}
 		crypto(b)
-		b.done <- struct{}{}
+		b.fin.Store(true)
+		d.drain()
 	}
 }
 
-// writeLoop is the writer of direction d: take batches in read order, wait
-// until each is done, and write it (under writeMu, which inline readers
-// take too).
-func (p *Pipeline) writeLoop(d *direction, write func(*Batch)) {
+// drain writes, in read order, every finished batch at the head of the
+// order ring. It does nothing when another goroutine holds writeMu: that
+// goroutine rechecks the head after unlocking, so a batch finished
+// meanwhile is still written (a worker marks its batch finished before it
+// tries the lock; the holder looks at the head after it unlocks).
+func (d *direction) drain() {
+	for d.writeMu.TryLock() {
+		for {
+			h := d.head.Load()
+			if h == nil {
+				b, ok := d.order.TryPop()
+				if !ok {
+					break
+				}
+				h = b
+				d.head.Store(h)
+			}
+			if !h.fin.Load() {
+				break
+			}
+			d.head.Store(nil)
+			d.write(h) // h goes back to the free ring: not touched after this
+			d.inflight.Add(-1)
+		}
+		d.writeMu.Unlock()
+		if !d.ready() {
+			return // the worker of the head batch drains when it finishes
+		}
+	}
+}
+
+// closeLoop waits until the crypto workers of direction d have stopped
+// (the rings are closed: shutdown) and writes what is left.
+func (p *Pipeline) closeLoop(d *direction) {
+	d.workers.Wait()
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	if h := d.head.Swap(nil); h != nil {
+		d.write(h)
+	}
 	for {
-		b, ok := d.order.Pop()
+		b, ok := d.order.TryPop()
 		if !ok {
 			return
 		}
-		<-b.done
-		d.writeMu.Lock()
-		write(b)
-		d.inflight.Add(-1)
-		d.writeMu.Unlock()
+		d.write(b)
 	}
 }

@@ -71,7 +71,7 @@ func (p *Pipeline) tooBig(pkt []byte) bool {
 		p.Counters.TooBigSent.Add(1)
 	}
 	p.tooBigOut[0] = nil
-	p.in.writeMu.Unlock()
+	p.in.unlock()
 	return true
 }
 

@@ -141,6 +141,7 @@ func Markdown(rep *Report) string {
 			a.CPUSeconds, bb.CPUSeconds)
 	}
 	b.WriteString(efficiencyTable(rep))
+	b.WriteString(retransmitTable(rep))
 	var errs []string
 	for _, r := range rep.Results {
 		for _, e := range r.Errors {
@@ -186,6 +187,35 @@ func efficiencyTable(rep *Report) string {
 	}
 	return "\nCPU time of both nodes per unit delivered (lower is better; the rates above depend on how the cores are shared with iperf3):\n\n" +
 		"| contender | UDP offered kpps | UDP CPU µs per delivered packet | TCP a→b CPU s per GB |\n|---|---:|---:|---:|\n" + b.String()
+}
+
+// retransmitTable renders the segments each TCP test's sender
+// retransmitted, per second of the test: the price of a short standing
+// queue. A VPN that drops instead of queueing (small socket buffers) shows
+// a lower loaded ping and many retransmissions; one that queues shows the
+// reverse. Empty when no contender has a timed TCP result.
+func retransmitTable(rep *Report) string {
+	var b strings.Builder
+	for _, r := range rep.Results {
+		timed := func(t *TCPResult) bool { return t != nil && t.Seconds > 0 }
+		if !timed(r.TCPAtoB) && !timed(r.TCPBtoA) && !timed(r.TCPParallel) && !timed(r.LoadStream) {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdEscape(r.Contender),
+			retransRate(r.TCPAtoB), retransRate(r.TCPBtoA), retransRate(r.TCPParallel), retransRate(r.LoadStream))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\nTCP segments retransmitted per second (the sender's count; loss inside the tunnel path, e.g. full socket buffers):\n\n" +
+		"| contender | TCP a→b | TCP b→a | TCP ×" + fmt.Sprint(rep.Options.Streams) + " | stream under the loaded ping |\n|---|---:|---:|---:|---:|\n" + b.String()
+}
+
+func retransRate(t *TCPResult) string {
+	if t == nil || t.Seconds <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", float64(t.Retransmits)/t.Seconds)
 }
 
 func loadShort(loadavg string) string {

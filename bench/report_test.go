@@ -118,6 +118,30 @@ func TestMarkdownEfficiency(t *testing.T) {
 	}
 }
 
+func TestMarkdownRetransmits(t *testing.T) {
+	rep := sampleReport()
+	rep.Results[0].TCPAtoB = &TCPResult{BitsPerSecond: 4e9, Seconds: 5, Retransmits: 0}
+	rep.Results[0].LoadStream = &TCPResult{BitsPerSecond: 4e9, Seconds: 4, Retransmits: 12}
+	rep.Results[1].TCPAtoB = &TCPResult{BitsPerSecond: 3e9, Seconds: 5, Retransmits: 250_000}
+	rep.Results[1].TCPBtoA = nil
+	md := Markdown(rep)
+	for _, want := range []string{
+		// Per second of each test; no duration (sample rows): –.
+		"| peercloud-aes128 | 0 | – | – | 3 |\n",
+		"| nebula | 50000 | – | – | – |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if n := strings.Count(md, "\n| wireguard-go"); n != 1 {
+		t.Errorf("wireguard-go (no TCP results) has %d rows, want 1:\n%s", n, md)
+	}
+	if strings.Contains(Markdown(sampleReport()), "retransmitted") {
+		t.Error("retransmission table without timed TCP results")
+	}
+}
+
 func indexOf(lines []string, prefix string) int {
 	for i, l := range lines {
 		if strings.HasPrefix(l, prefix) {

@@ -137,6 +137,10 @@ type Options struct {
 	// Prefix of the namespace names. Zero means "pcbench". Namespaces
 	// with this prefix left by an interrupted run are removed at start.
 	Prefix string
+	// Rounds is how many times every contender is measured, the order of
+	// the contenders rotating each round; the report holds each figure's
+	// median (MergeRounds). Zero means 1.
+	Rounds int
 }
 
 func (o Options) withDefaults() Options {
@@ -154,6 +158,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Prefix == "" {
 		o.Prefix = "pcbench"
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 1
 	}
 	return o
 }
@@ -224,10 +231,14 @@ type Report struct {
 		DurationSeconds float64 `json:"duration_seconds"`
 		Streams         int     `json:"streams"`
 		PingCount       int     `json:"ping_count"`
+		Rounds          int     `json:"rounds"`
 	} `json:"options"`
 	Baseline string            `json:"baseline,omitempty"`
 	Results  []Result          `json:"results"`
 	Ratios   map[string]Ratios `json:"ratios,omitempty"`
+	// Rounds holds every round's own results when there was more than
+	// one; Results then holds their medians.
+	Rounds [][]Result `json:"rounds,omitempty"`
 }
 
 // validate checks contenders for a run.

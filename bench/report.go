@@ -100,6 +100,9 @@ func Markdown(rep *Report) string {
 	fmt.Fprintf(&b, "%s, %d CPUs, kernel %s, %s; each test %.0f s, %d pings at 10 ms; load average before %s, after %s.\n\n",
 		rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Host.CPUs, rep.Host.Kernel, rep.Host.Iperf3,
 		rep.Options.DurationSeconds, rep.Options.PingCount, loadShort(rep.Host.LoadBefore), loadShort(rep.Host.LoadAfter))
+	if rep.Options.Rounds > 1 {
+		fmt.Fprintf(&b, "Every contender was measured %d times, the order rotating each round; each figure is the median round's (results.json has every round).\n\n", rep.Options.Rounds)
+	}
 	if rep.Baseline != "" {
 		fmt.Fprintf(&b, "Ratios (×) are against **%s**: above 1 is better for throughput and packet rate, below 1 is better for ping and memory.\n\n", rep.Baseline)
 	}

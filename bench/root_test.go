@@ -69,6 +69,7 @@ func TestRootSmokeEndToEnd(t *testing.T) {
 	bin := buildPeercloud(t)
 	opts := SmokeOptions()
 	opts.Prefix = fmt.Sprintf("pcbt%d", os.Getpid()%10000)
+	opts.Rounds = 2 // the rounds and their medians end to end
 	// A namespace left by an interrupted run must not get in the way.
 	if out, err := exec.Command("ip", "netns", "add", opts.Prefix+"-a").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -91,10 +92,14 @@ func TestRootSmokeEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Results) != 1 {
-		t.Fatalf("want one result: %s", b)
+	if len(back.Results) != 1 || len(back.Rounds) != 2 || len(back.Rounds[1]) != 1 || back.Options.Rounds != 2 {
+		t.Fatalf("want one (merged) result and two rounds of one: %s", b)
 	}
 	r := back.Results[0]
+	if r1, r2 := back.Rounds[0][0].TCPAtoB, back.Rounds[1][0].TCPAtoB; r1 == nil || r2 == nil ||
+		(r.TCPAtoB.BitsPerSecond != min(r1.BitsPerSecond, r2.BitsPerSecond)) {
+		t.Errorf("merged TCP a->b %+v is not the lower of the rounds' %+v, %+v", r.TCPAtoB, r1, r2)
+	}
 	if len(r.Errors) > 0 {
 		t.Errorf("errors: %q", r.Errors)
 	}

@@ -60,15 +60,29 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 	rep.Options.DurationSeconds = r.opts.Duration.Seconds()
 	rep.Options.Streams = r.opts.Streams
 	rep.Options.PingCount = r.opts.PingCount
-	for _, c := range contenders {
-		if err := ctx.Err(); err != nil {
-			return rep, fmt.Errorf("bench.Run: %w", err)
+	rep.Options.Rounds = r.opts.Rounds
+	for round := 0; round < r.opts.Rounds; round++ {
+		var results []Result
+		for i := range contenders {
+			// Each round starts one contender later, so that no contender
+			// always runs first (fresh caches, a cooler machine) or last.
+			c := contenders[(i+round)%len(contenders)]
+			if err := ctx.Err(); err != nil {
+				rep.Results = append(rep.Results, results...)
+				return rep, fmt.Errorf("bench.Run: %w", err)
+			}
+			r.log.Info("measuring", zap.String("contender", c.Name), zap.Int("round", round+1))
+			res := r.RunContender(ctx, c)
+			results = append(results, res)
+			r.log.Info("measured", zap.String("contender", c.Name), zap.Float64("tcp_a_to_b_mbps", tcpMbps(res.TCPAtoB)),
+				zap.Float64("tcp_b_to_a_mbps", tcpMbps(res.TCPBtoA)), zap.Float64("udp_kpps", udpKpps(res.UDP64)), zap.Strings("errors", res.Errors))
 		}
-		r.log.Info("measuring", zap.String("contender", c.Name))
-		res := r.RunContender(ctx, c)
-		rep.Results = append(rep.Results, res)
-		r.log.Info("measured", zap.String("contender", c.Name), zap.Float64("tcp_a_to_b_mbps", tcpMbps(res.TCPAtoB)),
-			zap.Float64("tcp_b_to_a_mbps", tcpMbps(res.TCPBtoA)), zap.Float64("udp_kpps", udpKpps(res.UDP64)), zap.Strings("errors", res.Errors))
+		rep.Rounds = append(rep.Rounds, inOrder(results, contenders))
+	}
+	if len(rep.Rounds) == 1 {
+		rep.Results, rep.Rounds = rep.Rounds[0], nil
+	} else {
+		rep.Results = MergeRounds(rep.Rounds)
 	}
 	rep.Finished = time.Now()
 	rep.Host.LoadAfter = loadavg()

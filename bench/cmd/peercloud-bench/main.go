@@ -39,7 +39,7 @@ type settings struct {
 	peercloud, wireguardGo, wg, nebula, nebulaCert, vpncloud string
 	ciphers, variants, compares                              []string
 	duration                                                 time.Duration
-	streams, pings                                           int
+	streams, pings, rounds                                   int
 	smoke, verbose                                           bool
 	out, baseline, prefix                                    string
 }
@@ -60,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.DurationVar(&s.duration, "duration", 5*time.Second, "length of each iperf3 test")
 	fs.IntVar(&s.streams, "streams", 4, "streams of the parallel TCP test")
 	fs.IntVar(&s.pings, "pings", 200, "pings at 10 ms interval, idle and under load")
+	fs.IntVar(&s.rounds, "rounds", 1, "measure every contender this many times, rotating their order, and report each figure's median (noisy machines: 3)")
 	fs.BoolVar(&s.smoke, "smoke", false, "tiny run for CI: peercloud aes128 only, 1 s tests, 20 pings")
 	fs.StringVar(&s.out, "out", "bench-results", "output `directory` for results.json, results.md, results.svg")
 	fs.StringVar(&s.baseline, "baseline", "", "contender `name` the ratios are against, e.g. nebula, wireguard-go, peercloud-aes128")
@@ -70,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if s.rounds < 1 {
+		return nil, fmt.Errorf("--rounds must be at least 1, not %d", s.rounds)
 	}
 	if s.smoke {
 		s.ciphers = []string{"aes128"}
@@ -98,6 +102,8 @@ func (s *settings) options() bench.Options {
 	o := bench.Options{Duration: s.duration, Streams: s.streams, PingCount: s.pings}
 	if s.smoke {
 		o = bench.SmokeOptions()
+	} else {
+		o.Rounds = s.rounds
 	}
 	o.Prefix = s.prefix
 	return o

@@ -42,8 +42,29 @@ func TestFlagsAllContenders(t *testing.T) {
 	if cs[2].Helper != "wg" || cs[3].Helper != filepath.Join(dir, "nebula-cert") || cs[0].Bin != "/bin/peercloud" {
 		t.Errorf("helpers: wg %q, nebula-cert %q (want the one beside nebula)", cs[2].Helper, cs[3].Helper)
 	}
-	if o := s.options(); o.Duration != 7*time.Second || o.Streams != 4 || o.PingCount != 200 {
+	if o := s.options(); o.Duration != 7*time.Second || o.Streams != 4 || o.PingCount != 200 || o.Rounds != 1 {
 		t.Errorf("options %+v", o)
+	}
+}
+
+func TestFlagsRounds(t *testing.T) {
+	s, err := parseFlags([]string{"--rounds", "3"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := s.options(); o.Rounds != 3 {
+		t.Errorf("rounds %d, want 3", o.Rounds)
+	}
+	s, err = parseFlags([]string{"--rounds", "3", "--smoke"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := s.options(); o.Rounds > 1 {
+		t.Errorf("smoke runs %d rounds, want one", o.Rounds)
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--rounds", "0"}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "--rounds") {
+		t.Errorf("--rounds 0: exit %d, stderr %q", code, stderr.String())
 	}
 }
 

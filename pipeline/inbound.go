@@ -113,6 +113,10 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 	// per packet.
 	p.Counters.NetIn.Add(uint64(n))
 	p.Counters.NetInBytes.Add(uint64(bytes))
+	// The datagrams of a batch mostly come from one peer: look the
+	// address up once per run.
+	var lastAddr netip.AddrPort
+	var lastPeer *Peer
 	for i := 0; i < n; i++ {
 		s := &b.slots[i]
 		s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
@@ -120,7 +124,11 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 			p.Counters.DropAuth.Add(1)
 			continue
 		}
-		peer := snap.ByAddr[s.addr]
+		peer := lastPeer
+		if lastPeer == nil || s.addr != lastAddr {
+			peer = snap.ByAddr[s.addr]
+			lastAddr, lastPeer = s.addr, peer
+		}
 		dgram := s.buf[netRoom : netRoom+s.n]
 		if dgram[0] == wire.InitByte {
 			// Handshake (or, from a plain peer, a close message):

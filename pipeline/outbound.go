@@ -90,10 +90,11 @@ func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 	// per packet.
 	p.Counters.DeviceIn.Add(uint64(n))
 	p.Counters.DeviceInBytes.Add(uint64(bytes))
+	var cache dstCache
 	for i := 0; i < n; i++ {
 		s := &b.slots[i]
 		s.n = b.sizes[i]
-		peer, flood, err := p.lookupDst(snap, s.buf[headroom:headroom+s.n], now)
+		peer, flood, err := p.lookupDst(snap, s.buf[headroom:headroom+s.n], now, &cache)
 		switch {
 		case err != nil:
 			p.Counters.DropMalformed.Add(1)

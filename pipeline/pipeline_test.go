@@ -298,3 +298,59 @@ func TestLearnTable(t *testing.T) {
 		t.Fatalf("table grew to %d entries past its bound", lt.len())
 	}
 }
+
+// TestClassifyInterleavedPeers checks the per-batch lookup memory of both
+// classifiers: packets to (or datagrams from) two peers and an unknown
+// address, interleaved in one batch, each get their own verdict.
+func TestClassifyInterleavedPeers(t *testing.T) {
+	tunC, addrC := netip.MustParseAddr("10.9.0.3"), netip.MustParseAddrPort("192.0.2.3:3210")
+	unknownDst := netip.MustParseAddr("10.9.9.9")
+	unknownAddr := netip.MustParseAddrPort("192.0.2.99:3210")
+	conn, err := udptest.NewNetwork().Listen(addrA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := New(Config{}, tuntest.NewChannelTUN("a", tunio.TUN, 1400), conn, nil)
+	peerB, peerC := &Peer{Addr: addrB}, &Peer{Addr: addrC}
+	snap := &Snapshot{
+		Routes: route.NewTable([]route.Entry[*Peer]{
+			{Prefix: ipKey(tunB), Bits: 32, Value: peerB},
+			{Prefix: ipKey(tunC), Bits: 32, Value: peerC},
+		}),
+		ByAddr: map[netip.AddrPort]*Peer{addrB: peerB, addrC: peerC},
+		Peers:  []*Peer{peerB, peerC},
+	}
+
+	dsts := []netip.Addr{tunB, tunB, tunC, tunB, unknownDst, tunB, tunC, tunC}
+	want := []*Peer{peerB, peerB, peerC, peerB, nil, peerB, peerC, peerC}
+	out := newBatch(len(dsts), 2048)
+	var pkts [][]byte
+	for _, d := range dsts {
+		pkts = append(pkts, ipPacket(tunA, d, 100))
+	}
+	pl.classifyOut(out, fillDevice(out, pkts), snap)
+	for i, w := range want {
+		s := &out.slots[i]
+		if s.peer != w || (w == nil) != (s.verdict == vDrop) {
+			t.Errorf("packet %d to %s: peer %p verdict %d, want %p", i, dsts[i], s.peer, s.verdict, w)
+		}
+	}
+
+	froms := []netip.AddrPort{addrB, addrC, addrC, unknownAddr, unknownAddr, addrB, addrC}
+	wantIn := []*Peer{peerB, peerC, peerC, nil, nil, peerB, peerC}
+	in := newBatch(len(froms), 2048)
+	for i, f := range froms {
+		in.msgs[i].N, in.msgs[i].Addr = 40, f
+		in.slots[i].buf[netRoom] = 0x01 // not a handshake
+	}
+	pl.classifyIn(in, len(froms), snap)
+	for i, w := range wantIn {
+		s := &in.slots[i]
+		if s.peer != w || (w == nil) != (s.verdict == vDrop) {
+			t.Errorf("datagram %d from %s: peer %p verdict %d, want %p", i, froms[i], s.peer, s.verdict, w)
+		}
+	}
+	if got := pl.Counters.DropUnknownPeer.Load(); got != 2 {
+		t.Errorf("%d datagrams counted from unknown peers, want 2", got)
+	}
+}

@@ -82,8 +82,10 @@ func (s *Snapshot) has(p *Peer) bool { return p != nil && s.ByAddr[p.Addr] == p 
 
 // lookupDst returns the peer for the destination of pkt: the learned one
 // (switch mode), else the one claiming it (longest prefix); flood is true
-// when nobody does and the snapshot floods.
-func (p *Pipeline) lookupDst(s *Snapshot, pkt []byte, now int64) (peer *Peer, flood bool, err error) {
+// when nobody does and the snapshot floods. c remembers the last claimed
+// destination of the batch (the segments of a TCP stream share it), so a
+// run of packets to one address costs one table lookup.
+func (p *Pipeline) lookupDst(s *Snapshot, pkt []byte, now int64, c *dstCache) (peer *Peer, flood bool, err error) {
 	k, err := s.dstKey(pkt)
 	if err != nil {
 		return nil, false, err
@@ -92,9 +94,22 @@ func (p *Pipeline) lookupDst(s *Snapshot, pkt []byte, now int64) (peer *Peer, fl
 		if lp := p.learned.lookup(k, now); s.has(lp) {
 			return lp, false, nil
 		}
+	} else if c.peer != nil && k == c.key {
+		return c.peer, false, nil
 	}
 	if lp, ok := s.Routes.Lookup(k); ok {
+		if !s.Learning {
+			c.key, c.peer = k, lp
+		}
 		return lp, false, nil
 	}
 	return nil, s.Flood && len(s.Peers) > 0, nil
+}
+
+// dstCache is lookupDst's memory of the last claimed destination within
+// one batch (one snapshot). Switch mode does not use it: a learned
+// address may take over a claimed one at any packet.
+type dstCache struct {
+	key  route.Key
+	peer *Peer
 }

@@ -79,7 +79,10 @@ func (p *Pipeline) sendBatch(b *Batch) {
 // classifyOut finds the peer of each of the n packets just read into b
 // (the device reader's per-batch work).
 func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
-	now := p.cfg.Now()
+	var now int64 // learned addresses expire (switch mode only)
+	if snap.Learning {
+		now = p.cfg.Now()
+	}
 	b.snap, b.n = snap, n
 	bytes := 0
 	for i := 0; i < n; i++ {

@@ -61,6 +61,8 @@ type Args struct {
 	UDPShards     *int    // --udp-shards (peercloud)
 	// PortForwardingLease is --port-forwarding-lease (peercloud).
 	PortForwardingLease *int
+	// SocketBuffer is --socket-buffer (peercloud).
+	SocketBuffer *int
 }
 
 // MergeArgs applies command-line settings over c, as VpnCloud's merge_args:
@@ -194,5 +196,9 @@ func (c *Config) MergeArgs(a *Args) {
 	if a.PortForwardingLease != nil {
 		c.Peercloud.PortForwardingLease = *a.PortForwardingLease
 		c.setOrigin("peercloud.port-forwarding-lease", origin{flag: "--port-forwarding-lease"})
+	}
+	if a.SocketBuffer != nil {
+		c.Peercloud.SocketBuffer = *a.SocketBuffer
+		c.setOrigin("peercloud.socket-buffer", origin{flag: "--socket-buffer"})
 	}
 }

@@ -208,6 +208,15 @@ type Peercloud struct {
 	// two minutes or less), 1 to MaxPortForwardingLease. Default 0:
 	// VpnCloud's 1800.
 	PortForwardingLease int
+	// SocketBuffer is the receive and send buffer size in bytes asked for
+	// each UDP socket (SO_RCVBUF/SO_SNDBUF, past the system's limits when
+	// running as root), MinSocketBuffer to MaxSocketBuffer. Default 0:
+	// udpio.DefaultBufferSize (4 MiB), which rides out scheduling gaps
+	// without loss. A small buffer (the kernel's usual 208 KiB) drops
+	// sooner under overload: a shorter standing queue (ping under a
+	// saturating TCP stream ~1 ms instead of ~3) for fewer bits per second
+	// and many retransmissions (docs/OPERATIONS.md).
+	SocketBuffer int
 }
 
 // Bounds of Peercloud.TunQueues (the kernel's limit) and
@@ -217,6 +226,9 @@ const (
 	MaxUDPShards = 64
 	// MaxPortForwardingLease is UPnP IGD 2's longest lease, a week.
 	MaxPortForwardingLease = 604800
+	// MinSocketBuffer and MaxSocketBuffer bound Peercloud.SocketBuffer.
+	MinSocketBuffer = 4096
+	MaxSocketBuffer = 256 << 20
 )
 
 // Config is the complete configuration of one peercloud instance. Build it

@@ -145,6 +145,7 @@ var (
 		"tun-queues":            countField(MaxTunQueues, func(c *Config) *int { return &c.Peercloud.TunQueues }),
 		"udp-shards":            countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
 		"port-forwarding-lease": countField(MaxPortForwardingLease, func(c *Config) *int { return &c.Peercloud.PortForwardingLease }),
+		"socket-buffer":         countField(MaxSocketBuffer, func(c *Config) *int { return &c.Peercloud.SocketBuffer }),
 		"log-level": enumField(func(c *Config, s string) error {
 			if _, err := ParseLogLevel(s); err != nil {
 				return err

@@ -110,6 +110,9 @@ func (c *Config) Validate() error {
 	if l := c.Peercloud.PortForwardingLease; l < 0 || l > MaxPortForwardingLease {
 		bad("peercloud.port-forwarding-lease", ErrInvalidValue, "%d is not between 1 and %d", l, MaxPortForwardingLease)
 	}
+	if b := c.Peercloud.SocketBuffer; b != 0 && (b < MinSocketBuffer || b > MaxSocketBuffer) {
+		bad("peercloud.socket-buffer", ErrInvalidValue, "%d is not between %d and %d bytes", b, MinSocketBuffer, MaxSocketBuffer)
+	}
 	if s := c.Peercloud.UDPShards; s < 0 || s > MaxUDPShards {
 		bad("peercloud.udp-shards", ErrInvalidValue, "%d is not between 1 and %d", s, MaxUDPShards)
 	}

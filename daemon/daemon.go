@@ -348,10 +348,17 @@ func (k *kernelRoutes) sync(want []netip.Prefix) {
 	k.installed = keep
 }
 
+// udpOptions are the socket options pc asks for (offloads, buffer size;
+// zero buffer: udpio's default).
+func udpOptions(pc config.Peercloud, log *zap.Logger) udpio.Options {
+	return udpio.Options{Logger: log, NoGSO: pc.NoUDPGSO, NoGRO: pc.NoUDPGRO,
+		RecvBuffer: pc.SocketBuffer, SendBuffer: pc.SocketBuffer}
+}
+
 // listenShards opens the UDP socket: one, or with pc.UDPShards > 1 that
 // many SO_REUSEPORT shards on one port.
 func listenShards(listen netip.AddrPort, pc config.Peercloud, log *zap.Logger) ([]*udpio.Socket, error) {
-	opts := udpio.Options{Logger: log, NoGSO: pc.NoUDPGSO, NoGRO: pc.NoUDPGRO}
+	opts := udpOptions(pc, log)
 	if pc.UDPShards > 1 {
 		return udpio.ListenShardsAddrPort(listen, pc.UDPShards, opts)
 	}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,4 +372,43 @@ func TestAutomaticIPv4Fallback(t *testing.T) {
 	if _, err := Listen(":0", Options{}); !errors.Is(err, unix.EACCES) {
 		t.Fatalf("EACCES: %v", err)
 	}
+}
+
+// TestBufferSizes checks that the buffer sizes asked for reach the socket
+// (the kernel reports twice the request, its bookkeeping overhead
+// included), and that zero asks for DefaultBufferSize.
+func TestBufferSizes(t *testing.T) {
+	get := func(s *Socket, opt int) int {
+		t.Helper()
+		var v int
+		var gerr error
+		if err := s.rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt) }); err != nil || gerr != nil {
+			t.Fatal(err, gerr)
+		}
+		return v
+	}
+	small := listen(t, "127.0.0.1:0", Options{RecvBuffer: 64 << 10, SendBuffer: 32 << 10})
+	if r, w := get(small, unix.SO_RCVBUF), get(small, unix.SO_SNDBUF); r != 128<<10 || w != 64<<10 {
+		t.Errorf("asked 64/32 KiB: SO_RCVBUF %d, SO_SNDBUF %d, want %d, %d", r, w, 128<<10, 64<<10)
+	}
+	def := listen(t, "127.0.0.1:0", Options{})
+	r := get(def, unix.SO_RCVBUF)
+	max, err := readIntFile("/proc/sys/net/core/rmem_max")
+	switch {
+	case err == nil && unix.Geteuid() != 0 && max < DefaultBufferSize:
+		// Without root the kernel caps the request at rmem_max.
+		if r != 2*max {
+			t.Errorf("default SO_RCVBUF %d, want 2×rmem_max %d", r, 2*max)
+		}
+	case r != 2*DefaultBufferSize:
+		t.Errorf("default SO_RCVBUF %d, want 2×%d", r, DefaultBufferSize)
+	}
+}
+
+func readIntFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

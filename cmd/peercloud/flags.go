@@ -249,6 +249,9 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	fs.Var(&optCount{p: &a.PortForwardingLease, max: config.MaxPortForwardingLease}, "port-forwarding-lease",
 		"peercloud: lease in `seconds` asked of the router for the UPnP port mapping (renewed before it ends)")
 	fs.Lookup("port-forwarding-lease").DefValue = "1800"
+	fs.Var(&optCount{p: &a.SocketBuffer, max: config.MaxSocketBuffer}, "socket-buffer",
+		"peercloud: receive and send buffer `bytes` of each UDP socket (smaller: less queueing, more loss under overload)")
+	fs.Lookup("socket-buffer").DefValue = "4194304"
 	return fs
 }
 

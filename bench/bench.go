@@ -213,13 +213,16 @@ func (r *Result) Failed() bool {
 
 // Host describes the machine a run was made on.
 type Host struct {
-	Kernel      string `json:"kernel"`
-	CPUs        int    `json:"cpus"`
-	LoadBefore  string `json:"load_before"` // /proc/loadavg
-	LoadAfter   string `json:"load_after"`
-	Iperf3      string `json:"iperf3"`
-	GoarchGoos  string `json:"goarch_goos"`
-	Description string `json:"description,omitempty"`
+	Kernel     string `json:"kernel"`
+	CPUs       int    `json:"cpus"`
+	LoadBefore string `json:"load_before"` // /proc/loadavg
+	LoadAfter  string `json:"load_after"`
+	Iperf3     string `json:"iperf3"`
+	// TCPCongestion is the congestion control the TCP tests ran with
+	// (the host's; new namespaces inherit it).
+	TCPCongestion string `json:"tcp_congestion_control,omitempty"`
+	GoarchGoos    string `json:"goarch_goos"`
+	Description   string `json:"description,omitempty"`
 }
 
 // Report is one run of the harness: settings, host and results.

@@ -97,8 +97,12 @@ func maxRSS(r Result) int64 {
 func Markdown(rep *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# peercloud-bench results\n\n")
-	fmt.Fprintf(&b, "%s, %d CPUs, kernel %s, %s; each test %.0f s, %d pings at 10 ms; load average before %s, after %s.\n\n",
-		rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Host.CPUs, rep.Host.Kernel, rep.Host.Iperf3,
+	cc := ""
+	if rep.Host.TCPCongestion != "" {
+		cc = ", TCP congestion control " + rep.Host.TCPCongestion
+	}
+	fmt.Fprintf(&b, "%s, %d CPUs, kernel %s, %s%s; each test %.0f s, %d pings at 10 ms; load average before %s, after %s.\n\n",
+		rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Host.CPUs, rep.Host.Kernel, rep.Host.Iperf3, cc,
 		rep.Options.DurationSeconds, rep.Options.PingCount, loadShort(rep.Host.LoadBefore), loadShort(rep.Host.LoadAfter))
 	if rep.Options.Rounds > 1 {
 		fmt.Fprintf(&b, "Every contender was measured %d times, the order rotating each round; each figure is the median round's (results.json has every round).\n\n", rep.Options.Rounds)

@@ -70,6 +70,17 @@ func TestInOrderUndoesTheRotation(t *testing.T) {
 	}
 }
 
+func TestMarkdownNamesCongestionControl(t *testing.T) {
+	rep := sampleReport()
+	if strings.Contains(Markdown(rep), "congestion") {
+		t.Error("header names a congestion control nobody recorded")
+	}
+	rep.Host.TCPCongestion = "bbr"
+	if md := Markdown(rep); !strings.Contains(md, "iperf 3.12, TCP congestion control bbr;") {
+		t.Errorf("header lacks the congestion control:\n%s", md)
+	}
+}
+
 func TestMarkdownSaysRounds(t *testing.T) {
 	rep := sampleReport()
 	if strings.Contains(Markdown(rep), "median") {

@@ -249,6 +249,11 @@ func hostInfo() Host {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
+	// New namespaces start with the host's congestion control, which
+	// decides how long the standing queue under load gets.
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+		h.TCPCongestion = strings.TrimSpace(string(b))
+	}
 	if out, err := exec.Command("iperf3", "--version").Output(); err == nil {
 		h.Iperf3, _, _ = strings.Cut(strings.TrimSpace(string(out)), " (")
 	}

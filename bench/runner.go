@@ -68,7 +68,11 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 			// always runs first (fresh caches, a cooler machine) or last.
 			c := contenders[(i+round)%len(contenders)]
 			if err := ctx.Err(); err != nil {
-				rep.Results = append(rep.Results, results...)
+				// Interrupted: the rounds done so far, else what this
+				// round measured.
+				if rep.Results = results; len(rep.Rounds) > 0 {
+					rep.Results = MergeRounds(rep.Rounds)
+				}
 				return rep, fmt.Errorf("bench.Run: %w", err)
 			}
 			r.log.Info("measuring", zap.String("contender", c.Name), zap.Int("round", round+1))

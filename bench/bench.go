@@ -137,6 +137,10 @@ type Options struct {
 	// Prefix of the namespace names. Zero means "pcbench". Namespaces
 	// with this prefix left by an interrupted run are removed at start.
 	Prefix string
+	// Congestion is the TCP congestion control set in both namespaces
+	// (e.g. "cubic", "bbr"); empty keeps the host's, which new namespaces
+	// inherit. It decides how long the standing queue under load gets.
+	Congestion string
 	// Rounds is how many times every contender is measured, the order of
 	// the contenders rotating each round; the report holds each figure's
 	// median (MergeRounds). Zero means 1.
@@ -242,6 +246,20 @@ type Report struct {
 	// Rounds holds every round's own results when there was more than
 	// one; Results then holds their medians.
 	Rounds [][]Result `json:"rounds,omitempty"`
+}
+
+// ValidCongestion reports whether name looks like a kernel congestion
+// control module name (lower-case letters, digits, underscores).
+func ValidCongestion(name string) bool {
+	if name == "" || len(name) > 15 { // TCP_CA_NAME_MAX is 16 with the NUL
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // validate checks contenders for a run.

@@ -183,3 +183,56 @@ func TestRootInterruptedRunCleansUp(t *testing.T) {
 		t.Errorf("iperf3 servers left running: %v", left)
 	}
 }
+
+// TestRootCongestionControl: --congestion reaches both namespaces (the
+// host's setting stays), and an unknown name fails with the available ones.
+func TestRootCongestionControl(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.Exclusive(t, "bench-harness")
+	host, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A namespace may choose only what the host allows: take one that
+	// differs from the host's if there is one.
+	allowed, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(host))
+	for _, cc := range strings.Fields(string(allowed)) {
+		if cc != want {
+			want = cc
+			break
+		}
+	}
+	opts := SmokeOptions()
+	opts.Prefix = fmt.Sprintf("pcbc%d", os.Getpid()%10000)
+	opts.Congestion = want
+	r := NewRunner(opts, zaptest.NewLogger(t))
+	topo, err := r.topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"a", "b"} {
+		out, err := topo.Output(context.Background(), ns, "cat", "/proc/sys/net/ipv4/tcp_congestion_control")
+		if err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("namespace %s: congestion control %q (%v), want %s", ns, out, err, want)
+		}
+	}
+	topo.Close()
+	if after, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); string(after) != string(host) {
+		t.Errorf("the host's congestion control changed: %q -> %q", host, after)
+	}
+
+	opts.Congestion = "nosuchcc"
+	if topo, err := NewRunner(opts, zaptest.NewLogger(t)).topology(); err == nil {
+		topo.Close()
+		t.Fatal("an unknown congestion control was accepted")
+	} else if !strings.Contains(err.Error(), "may use: "+strings.TrimSpace(string(allowed))) || !strings.Contains(err.Error(), "nosuchcc") {
+		t.Errorf("error %q does not name the control and the allowed ones", err)
+	}
+	if left := namespacesWithPrefix(t, opts.Prefix); len(left) > 0 {
+		t.Errorf("namespaces left behind: %v", left)
+	}
+}

@@ -56,7 +56,13 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 	if err := CheckTools(contenders); err != nil {
 		return nil, fmt.Errorf("bench.Run: %w", err)
 	}
+	if cc := r.opts.Congestion; cc != "" && !ValidCongestion(cc) {
+		return nil, fmt.Errorf("bench.Run: %w: %q is not a congestion control name", ErrConfig, cc)
+	}
 	rep := &Report{Started: time.Now(), Baseline: baseline, Host: hostInfo()}
+	if r.opts.Congestion != "" {
+		rep.Host.TCPCongestion = r.opts.Congestion
+	}
 	rep.Options.DurationSeconds = r.opts.Duration.Seconds()
 	rep.Options.Streams = r.opts.Streams
 	rep.Options.PingCount = r.opts.PingCount
@@ -180,6 +186,13 @@ func (r *Runner) topology() (*netns.Topology, error) {
 					return err
 				}
 			}
+			if cc := r.opts.Congestion; cc != "" {
+				// Per namespace; the kernel loads the module if it can.
+				if err := topo.Exec(name, "sh", "-c", `echo "$0" > /proc/sys/net/ipv4/tcp_congestion_control`, cc); err != nil {
+					return fmt.Errorf("TCP congestion control %q (namespaces may use: %s; root allows more in the host's net.ipv4.tcp_allowed_congestion_control): %w",
+						cc, allowedCongestion(), err)
+				}
+			}
 		}
 		return nil
 	}
@@ -246,6 +259,16 @@ func tunnelMTU(ctx context.Context, s *site, dev string) int {
 		}
 	}
 	return 0
+}
+
+// allowedCongestion lists the congestion controls a namespace other than
+// the host's may choose.
+func allowedCongestion() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func hostInfo() Host {

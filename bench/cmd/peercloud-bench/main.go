@@ -41,7 +41,7 @@ type settings struct {
 	duration                                                 time.Duration
 	streams, pings, rounds                                   int
 	smoke, verbose                                           bool
-	out, baseline, prefix                                    string
+	out, baseline, prefix, congestion                        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*settings, error) {
@@ -60,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.DurationVar(&s.duration, "duration", 5*time.Second, "length of each iperf3 test")
 	fs.IntVar(&s.streams, "streams", 4, "streams of the parallel TCP test")
 	fs.IntVar(&s.pings, "pings", 200, "pings at 10 ms interval, idle and under load")
+	fs.StringVar(&s.congestion, "congestion", "", "TCP congestion control `name` to set in both namespaces, e.g. cubic or bbr (default: the host's)")
 	fs.IntVar(&s.rounds, "rounds", 1, "measure every contender this many times, rotating their order, and report each figure's median (noisy machines: 3)")
 	fs.BoolVar(&s.smoke, "smoke", false, "tiny run for CI: peercloud aes128 only, 1 s tests, 20 pings")
 	fs.StringVar(&s.out, "out", "bench-results", "output `directory` for results.json, results.md, results.svg")
@@ -71,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if s.congestion != "" && !bench.ValidCongestion(s.congestion) {
+		return nil, fmt.Errorf("--congestion %q is not a congestion control name (e.g. cubic, bbr)", s.congestion)
 	}
 	if s.rounds < 1 {
 		return nil, fmt.Errorf("--rounds must be at least 1, not %d", s.rounds)
@@ -106,6 +110,7 @@ func (s *settings) options() bench.Options {
 		o.Rounds = s.rounds
 	}
 	o.Prefix = s.prefix
+	o.Congestion = s.congestion
 	return o
 }
 

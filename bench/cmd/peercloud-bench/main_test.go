@@ -68,6 +68,22 @@ func TestFlagsRounds(t *testing.T) {
 	}
 }
 
+func TestFlagsCongestion(t *testing.T) {
+	s, err := parseFlags([]string{"--congestion", "cubic"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := s.options(); o.Congestion != "cubic" {
+		t.Errorf("congestion %q, want cubic", o.Congestion)
+	}
+	for _, bad := range []string{"Cubic", "cu bic", "../x", "averyveryverylongname"} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"--congestion", bad}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "congestion") {
+			t.Errorf("--congestion %q: exit %d, stderr %q", bad, code, stderr.String())
+		}
+	}
+}
+
 func TestFlagsSmoke(t *testing.T) {
 	s, err := parseFlags([]string{"--smoke", "--nebula", "/usr/bin/nebula", "--duration", "30s"}, &bytes.Buffer{})
 	if err != nil {

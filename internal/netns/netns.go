@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Topology is a set of namespaces with a common name prefix.
@@ -135,9 +136,12 @@ func (t *Topology) Output(ctx context.Context, name string, args ...string) (str
 }
 
 // Start starts a long-running command in namespace name with its output
-// going to out (may be nil). Close kills it if it is still running.
+// going to out (may be nil). Close kills it if it is still running; so
+// does the kernel when this process dies first (a test binary killed at
+// its timeout), as it is started with SIGKILL as its parent-death signal.
 func (t *Topology) Start(name string, out *os.File, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", t.NS(name)}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if out != nil {
 		cmd.Stdout, cmd.Stderr = out, out
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,5 +83,51 @@ func TestBridgeJoinsNamespaces(t *testing.T) {
 	}
 	if strings.Contains(string(list), prefix+"-") {
 		t.Fatalf("namespaces left after Close:\n%s", list)
+	}
+}
+
+// TestStartedProcessDiesWithTheStarter: a process started in a namespace
+// does not outlive the process that started it, even when that one exits
+// without Close (a test binary killed at its timeout).
+func TestStartedProcessDiesWithTheStarter(t *testing.T) {
+	testenv.RequireRoot(t)
+	if prefix := os.Getenv("PCNETNS_STARTER"); prefix != "" {
+		// The starter: this test binary run again by the test below.
+		topo, err := netns.New(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topo.Add("a"); err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := topo.Start("a", nil, "sleep", "60")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("pid %d\n", cmd.Process.Pid)
+		os.Exit(0) // no Close, no cleanup
+	}
+	prefix := fmt.Sprintf("pcnsdie%d", os.Getpid()%1000)
+	defer exec.Command("ip", "netns", "del", prefix+"-a").Run()
+	starter := exec.Command(os.Args[0], "-test.run=^TestStartedProcessDiesWithTheStarter$")
+	starter.Env = append(os.Environ(), "PCNETNS_STARTER="+prefix)
+	out, err := starter.Output()
+	if err != nil {
+		t.Fatalf("starter: %v: %s", err, out)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(string(out), "pid %d", &pid); err != nil || pid <= 0 {
+		t.Fatalf("starter printed %q", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmdline), "sleep") {
+			break // gone, and the pid reused (or a zombie's empty cmdline)
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the process started in the namespace (pid %d) outlived its starter", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

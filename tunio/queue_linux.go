@@ -146,9 +146,9 @@ func (q *queue) readRaw(fd uintptr) bool {
 		return q.readVnet(int(fd))
 	}
 	for q.rn < len(q.rbufs) {
-		r, err := unix.Read(int(fd), q.rbufs[q.rn][q.roff:])
+		r, err := rawIO(unix.SYS_READ, int(fd), q.rbufs[q.rn][q.roff:])
 		switch err {
-		case nil:
+		case 0:
 			q.rsizes[q.rn] = r
 			q.rn++
 		case unix.EINTR:
@@ -197,7 +197,10 @@ func (q *queue) readVnet(fd int) bool {
 		niov++
 		// unsafe: readv needs the iovec array's address; q.riov lives in
 		// the queue (heap) and its Base pointers keep the buffers alive.
-		r, _, errno := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&q.riov[0])), uintptr(niov))
+		// Raw: the fd is non-blocking, so the call never sleeps, and
+		// skipping the runtime's syscall bookkeeping spares a wake-up
+		// of its monitor thread per packet (see docs/ARCHITECTURE.md).
+		r, _, errno := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&q.riov[0])), uintptr(niov))
 		switch errno {
 		case 0:
 		case unix.EINTR:
@@ -275,9 +278,9 @@ func (q *queue) writeRaw(fd uintptr) bool {
 		return q.writeVnet(int(fd))
 	}
 	for q.wn < len(q.wbufs) {
-		_, err := unix.Write(int(fd), q.wbufs[q.wn][q.woff:])
+		_, err := rawIO(unix.SYS_WRITE, int(fd), q.wbufs[q.wn][q.woff:])
 		switch err {
-		case nil:
+		case 0:
 			q.wn++
 		case unix.EINTR:
 		case unix.EAGAIN:
@@ -300,7 +303,8 @@ func (q *queue) writeVnet(fd int) bool {
 		}
 		// unsafe: writev needs the iovec array's address; q.wiov lives in
 		// the queue (heap) and its Base pointers keep the buffers alive.
-		_, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&q.wiov[0])), uintptr(q.wniov))
+		// Raw: non-blocking fd, as in readVnet.
+		_, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&q.wiov[0])), uintptr(q.wniov))
 		switch errno {
 		case 0:
 			if q.wend > q.wn+1 {
@@ -351,4 +355,17 @@ func (q *queue) prepareRun() {
 		n++
 	}
 	q.wniov = n
+}
+
+// rawIO is read(2) or write(2) (trap) of b on the non-blocking fd, as a raw
+// system call like the readv and writev of the offload path.
+func rawIO(trap uintptr, fd int, b []byte) (int, unix.Errno) {
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	// unsafe: the kernel reads or writes b, the caller's buffer, alive
+	// for the call.
+	r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(p), uintptr(len(b)))
+	return int(r), e
 }

@@ -71,7 +71,8 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 		// the pointers inside it reach only s.r's iovecs and sockaddrs,
 		// the GRO buffers and control buffers, and the caller's buffers,
 		// all heap memory alive for the call.
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.r.hdrs[0])), uintptr(s.rn), 0, 0, 0)
+		// Raw: non-blocking socket, as in sendmmsgSys.
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.r.hdrs[0])), uintptr(s.rn), 0, 0, 0)
 		switch e {
 		case 0:
 			s.rgot = int(r)

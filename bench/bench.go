@@ -202,8 +202,11 @@ type Result struct {
 	TCPBtoA         *TCPResult `json:"tcp_b_to_a,omitempty"`
 	TCPParallel     *TCPResult `json:"tcp_parallel,omitempty"`
 	UDP64           *UDPResult `json:"udp_64,omitempty"`
-	PingIdle        *PingStats `json:"ping_idle,omitempty"`
-	PingLoad        *PingStats `json:"ping_load,omitempty"`
+	// UDP64Sustained is the highest 64-byte rate carried with at most
+	// 1 % loss (a search below the unthrottled test's offered rate).
+	UDP64Sustained *SustainedUDP `json:"udp_64_sustained,omitempty"`
+	PingIdle       *PingStats    `json:"ping_idle,omitempty"`
+	PingLoad       *PingStats    `json:"ping_load,omitempty"`
 	// LoadStream is the TCP stream that saturated the tunnel during PingLoad.
 	LoadStream *TCPResult           `json:"load_stream,omitempty"`
 	Nodes      map[string]NodeStats `json:"nodes,omitempty"` // "a", "b"
@@ -212,7 +215,7 @@ type Result struct {
 
 // Failed reports whether nothing at all was measured.
 func (r *Result) Failed() bool {
-	return r.TCPAtoB == nil && r.TCPBtoA == nil && r.TCPParallel == nil && r.UDP64 == nil && r.PingIdle == nil
+	return r.TCPAtoB == nil && r.TCPBtoA == nil && r.TCPParallel == nil && r.UDP64 == nil && r.UDP64Sustained == nil && r.PingIdle == nil
 }
 
 // Host describes the machine a run was made on.

@@ -75,6 +75,15 @@ func (r *Runner) measure(ctx context.Context, s *site, nodes map[string]*proc, r
 			res.UDP64 = &u
 			return nil
 		})
+		if res.UDP64 != nil {
+			phase("udp_64_sustained", func() error {
+				u, err := r.udpSustained(ctx, s, res.UDP64)
+				if u != nil && len(u.Probes) > 0 {
+					res.UDP64Sustained = u
+				}
+				return err
+			})
+		}
 	}
 	phase("ping_idle", func() error {
 		p, err := r.ping(ctx, s)

@@ -17,9 +17,11 @@ type Ratios struct {
 	TCPBtoA     float64 `json:"tcp_b_to_a"`
 	TCPParallel float64 `json:"tcp_parallel"`
 	UDPPPS      float64 `json:"udp_pps"`
-	PingIdleAvg float64 `json:"ping_idle_avg"`
-	PingLoadAvg float64 `json:"ping_load_avg"`
-	PeakRSS     float64 `json:"peak_rss"` // larger of the two nodes
+	// UDPSustained compares the rates carried with at most 1 % loss.
+	UDPSustained float64 `json:"udp_sustained_pps"`
+	PingIdleAvg  float64 `json:"ping_idle_avg"`
+	PingLoadAvg  float64 `json:"ping_load_avg"`
+	PeakRSS      float64 `json:"peak_rss"` // larger of the two nodes
 }
 
 // ComputeRatios returns each result's ratios against the result named
@@ -44,13 +46,14 @@ func ComputeRatios(results []Result, baseline string) (map[string]Ratios, error)
 	out := make(map[string]Ratios, len(results))
 	for _, r := range results {
 		out[r.Contender] = Ratios{
-			TCPAtoB:     ratio(tcpMbps(r.TCPAtoB), tcpMbps(base.TCPAtoB)),
-			TCPBtoA:     ratio(tcpMbps(r.TCPBtoA), tcpMbps(base.TCPBtoA)),
-			TCPParallel: ratio(tcpMbps(r.TCPParallel), tcpMbps(base.TCPParallel)),
-			UDPPPS:      ratio(udpKpps(r.UDP64), udpKpps(base.UDP64)),
-			PingIdleAvg: ratio(pingAvg(r.PingIdle), pingAvg(base.PingIdle)),
-			PingLoadAvg: ratio(pingAvg(r.PingLoad), pingAvg(base.PingLoad)),
-			PeakRSS:     ratio(float64(maxRSS(r)), float64(maxRSS(*base))),
+			TCPAtoB:      ratio(tcpMbps(r.TCPAtoB), tcpMbps(base.TCPAtoB)),
+			TCPBtoA:      ratio(tcpMbps(r.TCPBtoA), tcpMbps(base.TCPBtoA)),
+			TCPParallel:  ratio(tcpMbps(r.TCPParallel), tcpMbps(base.TCPParallel)),
+			UDPPPS:       ratio(udpKpps(r.UDP64), udpKpps(base.UDP64)),
+			UDPSustained: ratio(sustainedKpps(r.UDP64Sustained), sustainedKpps(base.UDP64Sustained)),
+			PingIdleAvg:  ratio(pingAvg(r.PingIdle), pingAvg(base.PingIdle)),
+			PingLoadAvg:  ratio(pingAvg(r.PingLoad), pingAvg(base.PingLoad)),
+			PeakRSS:      ratio(float64(maxRSS(r)), float64(maxRSS(*base))),
 		}
 	}
 	return out, nil
@@ -75,6 +78,13 @@ func udpKpps(u *UDPResult) float64 {
 		return 0
 	}
 	return u.DeliveredPPS / 1e3
+}
+
+func sustainedKpps(u *SustainedUDP) float64 {
+	if u == nil {
+		return 0
+	}
+	return u.PPS / 1e3
 }
 
 func pingAvg(p *PingStats) float64 {
@@ -110,8 +120,8 @@ func Markdown(rep *Report) string {
 	if rep.Baseline != "" {
 		fmt.Fprintf(&b, "Ratios (×) are against **%s**: above 1 is better for throughput and packet rate, below 1 is better for ping and memory.\n\n", rep.Baseline)
 	}
-	b.WriteString("| contender | version | MTU | TCP a→b Mbit/s | TCP b→a Mbit/s | TCP ×" + fmt.Sprint(rep.Options.Streams) + " Mbit/s | UDP 64 B kpps | ping idle avg/p99 ms | ping loaded avg/p99 ms | peak RSS a/b MiB | CPU a/b s |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| contender | version | MTU | TCP a→b Mbit/s | TCP b→a Mbit/s | TCP ×" + fmt.Sprint(rep.Options.Streams) + " Mbit/s | UDP 64 B kpps | UDP 64 B ≤1 % loss kpps | ping idle avg/p99 ms | ping loaded avg/p99 ms | peak RSS a/b MiB | CPU a/b s |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Results {
 		ra, hasRatio := rep.Ratios[r.Contender]
 		x := func(v float64) string {
@@ -137,12 +147,13 @@ func Markdown(rep *Report) string {
 		if r.TunnelMTU > 0 {
 			mtu = fmt.Sprint(r.TunnelMTU)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f%s | %.2f / %.2f |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f%s | %.2f / %.2f |\n",
 			mdEscape(r.Contender), mdEscape(r.Version), mtu,
 			cell(tcpMbps(r.TCPAtoB), ra.TCPAtoB, "%.0f"),
 			cell(tcpMbps(r.TCPBtoA), ra.TCPBtoA, "%.0f"),
 			cell(tcpMbps(r.TCPParallel), ra.TCPParallel, "%.0f"),
 			cell(udpKpps(r.UDP64), ra.UDPPPS, "%.1f"),
+			cell(sustainedKpps(r.UDP64Sustained), ra.UDPSustained, "%.1f"),
 			ping(r.PingIdle, ra.PingIdleAvg), ping(r.PingLoad, ra.PingLoadAvg),
 			float64(a.PeakRSSBytes)/(1<<20), float64(bb.PeakRSSBytes)/(1<<20), x(ra.PeakRSS),
 			a.CPUSeconds, bb.CPUSeconds)

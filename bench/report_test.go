@@ -19,11 +19,11 @@ func sampleReport() *Report {
 	rep.Results = []Result{
 		{Contender: "peercloud-aes128", Kind: KindPeercloud, Cipher: "aes128", Version: "peercloud v0.1", TunnelMTU: 1400,
 			TCPAtoB: &TCPResult{BitsPerSecond: 2000e6}, TCPBtoA: &TCPResult{BitsPerSecond: 1800e6}, TCPParallel: &TCPResult{BitsPerSecond: 2400e6},
-			UDP64: &UDPResult{DeliveredPPS: 300e3}, PingIdle: &PingStats{AvgMs: 0.2, P99Ms: 0.4}, PingLoad: &PingStats{AvgMs: 1, P99Ms: 2},
+			UDP64: &UDPResult{DeliveredPPS: 300e3}, UDP64Sustained: &SustainedUDP{PPS: 250e3}, PingIdle: &PingStats{AvgMs: 0.2, P99Ms: 0.4}, PingLoad: &PingStats{AvgMs: 1, P99Ms: 2},
 			Nodes: map[string]NodeStats{"a": {PeakRSSBytes: 20 << 20, CPUSeconds: 3}, "b": {PeakRSSBytes: 10 << 20, CPUSeconds: 4}}},
 		{Contender: "nebula", Kind: KindNebula, Version: "1.6.1",
 			TCPAtoB: &TCPResult{BitsPerSecond: 1000e6}, TCPBtoA: &TCPResult{BitsPerSecond: 900e6}, TCPParallel: &TCPResult{BitsPerSecond: 1200e6},
-			UDP64: &UDPResult{DeliveredPPS: 100e3}, PingIdle: &PingStats{AvgMs: 0.4, P99Ms: 0.9}, PingLoad: &PingStats{AvgMs: 4, P99Ms: 9},
+			UDP64: &UDPResult{DeliveredPPS: 100e3}, UDP64Sustained: &SustainedUDP{PPS: 125e3}, PingIdle: &PingStats{AvgMs: 0.4, P99Ms: 0.9}, PingLoad: &PingStats{AvgMs: 4, P99Ms: 9},
 			Nodes: map[string]NodeStats{"a": {PeakRSSBytes: 40 << 20}, "b": {PeakRSSBytes: 30 << 20}}},
 		{Contender: "wireguard-go <&\"odd|name\">", Kind: KindWireguardGo, Errors: []string{"tunnel: no ping reply"}},
 	}
@@ -37,10 +37,10 @@ func TestComputeRatios(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := rs["peercloud-aes128"]
-	want := Ratios{TCPAtoB: 2, TCPBtoA: 2, TCPParallel: 2, UDPPPS: 3, PingIdleAvg: 0.5, PingLoadAvg: 0.25, PeakRSS: 0.5}
+	want := Ratios{TCPAtoB: 2, TCPBtoA: 2, TCPParallel: 2, UDPPPS: 3, UDPSustained: 2, PingIdleAvg: 0.5, PingLoadAvg: 0.25, PeakRSS: 0.5}
 	for name, pair := range map[string][2]float64{
 		"tcp a->b": {pc.TCPAtoB, want.TCPAtoB}, "tcp b->a": {pc.TCPBtoA, want.TCPBtoA}, "parallel": {pc.TCPParallel, want.TCPParallel},
-		"udp": {pc.UDPPPS, want.UDPPPS}, "ping idle": {pc.PingIdleAvg, want.PingIdleAvg}, "ping load": {pc.PingLoadAvg, want.PingLoadAvg},
+		"udp": {pc.UDPPPS, want.UDPPPS}, "udp sustained": {pc.UDPSustained, want.UDPSustained}, "ping idle": {pc.PingIdleAvg, want.PingIdleAvg}, "ping load": {pc.PingLoadAvg, want.PingLoadAvg},
 		"rss (larger node)": {pc.PeakRSS, want.PeakRSS},
 	} {
 		if math.Abs(pair[0]-pair[1]) > 1e-9 {
@@ -76,7 +76,7 @@ func TestMarkdownTable(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("want one row per contender, got %d:\n%s", len(rows), md)
 	}
-	for _, want := range []string{"| peercloud-aes128 | peercloud v0.1 | 1400 | 2000 (2.00×) | 1800 (2.00×) | 2400 (2.00×) | 300.0 (3.00×) | 0.200 / 0.400 (0.50×) | 1.000 / 2.000 (0.25×) | 20.0 / 10.0 (0.50×) | 3.00 / 4.00 |",
+	for _, want := range []string{"| peercloud-aes128 | peercloud v0.1 | 1400 | 2000 (2.00×) | 1800 (2.00×) | 2400 (2.00×) | 300.0 (3.00×) | 250.0 (2.00×) | 0.200 / 0.400 (0.50×) | 1.000 / 2.000 (0.25×) | 20.0 / 10.0 (0.50×) | 3.00 / 4.00 |",
 		"Ratios (×) are against **nebula**", "TCP ×4", "load average before 1.00 0.50 0.25", `wireguard-go <&"odd\|name">: tunnel: no ping reply`} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
@@ -197,14 +197,14 @@ func TestSVGChart(t *testing.T) {
 	texts, bars := svgTexts(t, SVG(rep))
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{"peercloud-aes128", "nebula", `wireguard-go <&"odd|name">`, // legend, unescaped by the parser
-		"TCP a→b", "TCP b→a", "UDP 64-byte packets", "Mbit/s", "kpackets/s delivered", // panels and axis labels
-		"2000", "1800", "300", "n/a"} { // values on bars
+		"TCP a→b", "TCP b→a", "UDP 64-byte packets", "UDP 64-byte, ≤1 % loss", "Mbit/s", "kpackets/s delivered", // panels and axis labels
+		"2000", "1800", "300", "250", "n/a"} { // values on bars
 		if !strings.Contains(all, want) {
 			t.Errorf("SVG text lacks %q; texts:\n%s", want, all)
 		}
 	}
-	if want := 3 * len(rep.Results); bars != want {
-		t.Errorf("%d bars, want %d (3 panels × contenders)", bars, want)
+	if want := 4 * len(rep.Results); bars != want {
+		t.Errorf("%d bars, want %d (4 panels × contenders)", bars, want)
 	}
 	// Bars are scaled within their panel: the biggest fills the plot.
 	if !strings.Contains(SVG(rep), `height="260.0" fill=`) {

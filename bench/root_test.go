@@ -108,6 +108,7 @@ func TestRootSmokeEndToEnd(t *testing.T) {
 		r.TCPBtoA == nil || r.TCPBtoA.BitsPerSecond <= 0,
 		r.TCPParallel == nil || r.TCPParallel.BitsPerSecond <= 0,
 		r.UDP64 == nil || r.UDP64.DeliveredPPS <= 0,
+		r.UDP64Sustained == nil || len(r.UDP64Sustained.Probes) == 0,
 		r.PingIdle == nil || r.PingIdle.Received == 0,
 		r.PingLoad == nil || r.PingLoad.Received == 0,
 		r.LoadStream == nil || r.LoadStream.BitsPerSecond <= 0:

@@ -93,6 +93,9 @@ func mergeContender(rs []*Result) Result {
 	pick("tcp_b_to_a", tcp(func(r *Result) *TCPResult { return r.TCPBtoA }), func(r *Result) { m.TCPBtoA = r.TCPBtoA })
 	pick("tcp_parallel", tcp(func(r *Result) *TCPResult { return r.TCPParallel }), func(r *Result) { m.TCPParallel = r.TCPParallel })
 	pick("udp_64", func(r *Result) (float64, bool) { return udpKpps(r.UDP64), r.UDP64 != nil }, func(r *Result) { m.UDP64 = r.UDP64 })
+	pick("udp_64_sustained", func(r *Result) (float64, bool) {
+		return sustainedKpps(r.UDP64Sustained), r.UDP64Sustained != nil
+	}, func(r *Result) { m.UDP64Sustained = r.UDP64Sustained })
 	pick("ping_idle", ping(func(r *Result) *PingStats { return r.PingIdle }), func(r *Result) { m.PingIdle = r.PingIdle })
 	pick("ping_load", ping(func(r *Result) *PingStats { return r.PingLoad }), func(r *Result) { m.PingLoad, m.LoadStream = r.PingLoad, r.LoadStream })
 

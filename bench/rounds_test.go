@@ -8,9 +8,10 @@ import (
 
 func roundResult(name string, tcp, udpPPS, pingMs float64, rss int64, tcpCPU float64, retrans int64) Result {
 	return Result{Contender: name, Kind: KindPeercloud, Version: "v1", TunnelMTU: 1400,
-		TCPAtoB:  &TCPResult{BitsPerSecond: tcp * 1e6, Seconds: 5, Retransmits: retrans},
-		UDP64:    &UDPResult{DeliveredPPS: udpPPS, Seconds: 5},
-		PingLoad: &PingStats{AvgMs: pingMs}, LoadStream: &TCPResult{BitsPerSecond: tcp * 1e6, Seconds: 4, Retransmits: retrans},
+		TCPAtoB:        &TCPResult{BitsPerSecond: tcp * 1e6, Seconds: 5, Retransmits: retrans},
+		UDP64:          &UDPResult{DeliveredPPS: udpPPS, Seconds: 5},
+		UDP64Sustained: &SustainedUDP{PPS: udpPPS},
+		PingLoad:       &PingStats{AvgMs: pingMs}, LoadStream: &TCPResult{BitsPerSecond: tcp * 1e6, Seconds: 4, Retransmits: retrans},
 		Nodes: map[string]NodeStats{
 			"a": {PeakRSSBytes: rss, CPUSeconds: tcpCPU * 3, PhaseCPUSeconds: map[string]float64{"tcp_a_to_b": tcpCPU, "udp_64": udpPPS / 1e5}},
 			"b": {PeakRSSBytes: rss / 2, CPUSeconds: tcpCPU * 2, PhaseCPUSeconds: map[string]float64{"tcp_a_to_b": tcpCPU / 2}},
@@ -23,6 +24,9 @@ func TestMergeRoundsTakesMedianRounds(t *testing.T) {
 		{roundResult("pc", 3000, 120e3, 2.0, 18<<20, 1.0, 7), roundResult("neb", 4200, 95e3, 0.8, 27<<20, 3, 2000)},
 		{roundResult("pc", 4000, 110e3, 4.0, 16<<20, 1.5, 3), roundResult("neb", 3900, 99e3, 0.7, 29<<20, 3, 3000)},
 	}
+	// The sustained rates' median round (1) is not the UDP one (3).
+	rounds[0][0].UDP64Sustained.PPS, rounds[1][0].UDP64Sustained.PPS, rounds[2][0].UDP64Sustained.PPS = 150e3, 130e3, 170e3
+	rounds[0][0].Nodes["a"].PhaseCPUSeconds["udp_64_sustained"] = 0.7
 	rounds[2][1].Errors = []string{"udp_64: lost"}
 	rounds[2][1].UDP64 = nil // a failed measurement does not vote
 	got := MergeRounds(rounds)
@@ -41,6 +45,10 @@ func TestMergeRoundsTakesMedianRounds(t *testing.T) {
 	// UDP: 100k, 110k, 120k -> round 3's; its phase CPU too.
 	if pc.UDP64.DeliveredPPS != 110e3 || pc.Nodes["a"].PhaseCPUSeconds["udp_64"] != 1.1 {
 		t.Errorf("UDP %+v cpu %v, want round 3's", pc.UDP64, pc.Nodes["a"].PhaseCPUSeconds["udp_64"])
+	}
+	// Sustained: 150k, 130k, 170k -> round 1's, with its phase CPU.
+	if pc.UDP64Sustained.PPS != 150e3 || pc.Nodes["a"].PhaseCPUSeconds["udp_64_sustained"] != 0.7 {
+		t.Errorf("sustained UDP %+v cpu %v, want round 1's 150k, 0.7", pc.UDP64Sustained, pc.Nodes["a"].PhaseCPUSeconds["udp_64_sustained"])
 	}
 	// Loaded ping: 2, 3, 4 ms -> round 1's, with its load stream.
 	if pc.PingLoad.AvgMs != 3.0 || pc.LoadStream.BitsPerSecond != 5000e6 {

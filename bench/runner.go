@@ -85,7 +85,7 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 			res := r.RunContender(ctx, c)
 			results = append(results, res)
 			r.log.Info("measured", zap.String("contender", c.Name), zap.Float64("tcp_a_to_b_mbps", tcpMbps(res.TCPAtoB)),
-				zap.Float64("tcp_b_to_a_mbps", tcpMbps(res.TCPBtoA)), zap.Float64("udp_kpps", udpKpps(res.UDP64)), zap.Strings("errors", res.Errors))
+				zap.Float64("tcp_b_to_a_mbps", tcpMbps(res.TCPBtoA)), zap.Float64("udp_kpps", udpKpps(res.UDP64)), zap.Float64("udp_sustained_kpps", sustainedKpps(res.UDP64Sustained)), zap.Strings("errors", res.Errors))
 		}
 		rep.Rounds = append(rep.Rounds, inOrder(results, contenders))
 	}

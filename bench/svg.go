@@ -18,10 +18,12 @@ var chartPanels = []chartPanel{
 	{"TCP a→b", "Mbit/s", func(r Result) float64 { return tcpMbps(r.TCPAtoB) }},
 	{"TCP b→a", "Mbit/s", func(r Result) float64 { return tcpMbps(r.TCPBtoA) }},
 	{"UDP 64-byte packets", "kpackets/s delivered", func(r Result) float64 { return udpKpps(r.UDP64) }},
+	{"UDP 64-byte, ≤1 % loss", "kpackets/s delivered", func(r Result) float64 { return sustainedKpps(r.UDP64Sustained) }},
 }
 
 // SVG renders a grouped bar chart of the report: one panel per figure (TCP
-// a→b, TCP b→a, UDP 64-byte packet rate), one coloured bar per contender
+// a→b, TCP b→a, UDP 64-byte packet rate unthrottled and with at most 1 %
+// loss), one coloured bar per contender
 // with its value written on it, labelled axes and a legend. Hand-written
 // SVG 1.1, no dependencies.
 func SVG(rep *Report) string {

@@ -63,6 +63,8 @@ type Args struct {
 	PortForwardingLease *int
 	// SocketBuffer is --socket-buffer (peercloud).
 	SocketBuffer *int
+	// DeviceQueueLen is --device-queue-len (peercloud).
+	DeviceQueueLen *int
 }
 
 // MergeArgs applies command-line settings over c, as VpnCloud's merge_args:
@@ -200,5 +202,9 @@ func (c *Config) MergeArgs(a *Args) {
 	if a.SocketBuffer != nil {
 		c.Peercloud.SocketBuffer = *a.SocketBuffer
 		c.setOrigin("peercloud.socket-buffer", origin{flag: "--socket-buffer"})
+	}
+	if a.DeviceQueueLen != nil {
+		c.Peercloud.DeviceQueueLen = *a.DeviceQueueLen
+		c.setOrigin("peercloud.device-queue-len", origin{flag: "--device-queue-len"})
 	}
 }

@@ -146,6 +146,7 @@ var (
 		"udp-shards":            countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
 		"port-forwarding-lease": countField(MaxPortForwardingLease, func(c *Config) *int { return &c.Peercloud.PortForwardingLease }),
 		"socket-buffer":         countField(MaxSocketBuffer, func(c *Config) *int { return &c.Peercloud.SocketBuffer }),
+		"device-queue-len":      countField(MaxDeviceQueueLen, func(c *Config) *int { return &c.Peercloud.DeviceQueueLen }),
 		"log-level": enumField(func(c *Config, s string) error {
 			if _, err := ParseLogLevel(s); err != nil {
 				return err

@@ -106,6 +106,7 @@ peercloud:
   udp-shards: 3
   port-forwarding-lease: 600
   socket-buffer: 262144
+  device-queue-len: 2000
 `
 
 func TestVpnCloudConfigFile(t *testing.T) {
@@ -135,6 +136,7 @@ func TestVpnCloudConfigFile(t *testing.T) {
 	want.Peercloud.TunQueues, want.Peercloud.UDPShards = 2, 3
 	want.Peercloud.PortForwardingLease = 600
 	want.Peercloud.SocketBuffer = 262144
+	want.Peercloud.DeviceQueueLen = 2000
 	c.where, want.where = nil, nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed\n%+v\nwant\n%+v", c, want)
@@ -180,12 +182,13 @@ func TestFileErrors(t *testing.T) {
 		{"top list", "- a\n- b\n", `config: line 1: must be a mapping of keys to values, not a list`, ErrWrongType},
 		{"two docs", "listen: 1\n---\nlisten: 2\n", `config: line 3: a second YAML document; a config file holds one`, ErrSyntax},
 		{"syntax", "listen: [1\n", "config: line 1: did not find expected ',' or ']'", ErrSyntax},
-		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: log-level, metrics-listen, no-relay, no-routes, no-tun-offload, no-udp-gro, no-udp-gso, port-forwarding-lease, socket-buffer, tun-queues, udp-shards`, ErrUnknownKey},
+		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: device-queue-len, log-level, metrics-listen, no-relay, no-routes, no-tun-offload, no-udp-gro, no-udp-gso, port-forwarding-lease, socket-buffer, tun-queues, udp-shards`, ErrUnknownKey},
 		{"tun-queues zero", "peercloud:\n  tun-queues: 0\n", `config: line 2: peercloud.tun-queues: 0 is not between 1 and 256`, ErrInvalidValue},
 		{"udp-shards many", "peercloud:\n  udp-shards: 65\n", `config: line 2: peercloud.udp-shards: 65 is not between 1 and 64`, ErrInvalidValue},
 		{"udp-shards word", "peercloud:\n  udp-shards: two\n", `config: line 2: peercloud.udp-shards: "two" is not a whole number`, ErrWrongType},
 		{"lease too long", "peercloud:\n  port-forwarding-lease: 604801\n", `config: line 2: peercloud.port-forwarding-lease: 604801 is not between 1 and 604800`, ErrInvalidValue},
 		{"socket buffer huge", "peercloud:\n  socket-buffer: 1073741824\n", `config: line 2: peercloud.socket-buffer: 1073741824 is not between 1 and 268435456`, ErrInvalidValue},
+		{"device queue zero", "peercloud:\n  device-queue-len: 0\n", `config: line 2: peercloud.device-queue-len: 0 is not between 1 and 65536`, ErrInvalidValue},
 		{"log level", "peercloud:\n  log-level: loud\n", `config: line 2: peercloud.log-level: "loud" is not a log level (debug, info, warn or error)`, ErrInvalidValue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -113,6 +113,9 @@ func (c *Config) Validate() error {
 	if b := c.Peercloud.SocketBuffer; b != 0 && (b < MinSocketBuffer || b > MaxSocketBuffer) {
 		bad("peercloud.socket-buffer", ErrInvalidValue, "%d is not between %d and %d bytes", b, MinSocketBuffer, MaxSocketBuffer)
 	}
+	if q := c.Peercloud.DeviceQueueLen; q < 0 || q > MaxDeviceQueueLen {
+		bad("peercloud.device-queue-len", ErrInvalidValue, "%d is not between 1 and %d packets", q, MaxDeviceQueueLen)
+	}
 	if s := c.Peercloud.UDPShards; s < 0 || s > MaxUDPShards {
 		bad("peercloud.udp-shards", ErrInvalidValue, "%d is not between 1 and %d", s, MaxUDPShards)
 	}

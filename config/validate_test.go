@@ -185,6 +185,7 @@ func TestValidateErrorsNameTheKey(t *testing.T) {
 		{name: "tun-queues", args: &Args{TunQueues: ptr(257)}, wantKey: "peercloud.tun-queues", wantFlag: "--tun-queues", sentinel: ErrInvalidValue},
 		{name: "udp-shards", args: &Args{UDPShards: ptr(-1)}, wantKey: "peercloud.udp-shards", wantFlag: "--udp-shards", sentinel: ErrInvalidValue},
 		{name: "socket-buffer small", args: &Args{SocketBuffer: ptr(1000)}, wantKey: "peercloud.socket-buffer", wantFlag: "--socket-buffer", sentinel: ErrInvalidValue},
+		{name: "device-queue-len huge", args: &Args{DeviceQueueLen: ptr(1 << 20)}, wantKey: "peercloud.device-queue-len", wantFlag: "--device-queue-len", sentinel: ErrInvalidValue},
 		{name: "port-forwarding-lease", args: &Args{PortForwardingLease: ptr(-5)}, wantKey: "peercloud.port-forwarding-lease", wantFlag: "--port-forwarding-lease", sentinel: ErrInvalidValue},
 		{name: "mode value", mod: func(c *Config) { c.Mode = 9 }, wantKey: "mode", sentinel: ErrInvalidValue},
 		{name: "type value", mod: func(c *Config) { c.Device.Type = 9 }, wantKey: "device.type", sentinel: ErrInvalidValue},

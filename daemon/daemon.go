@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -151,7 +152,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	defer hk.Close() // runs vpn_shutdown and waits for the scripts
 	hk.SetIfName(dev.Name())
 	hk.Fire(hooks.DeviceSetup, nil)
-	devCfg := tunio.Config{}
+	devCfg := tunio.Config{TxQueueLen: cmp.Or(cfg.Peercloud.DeviceQueueLen, config.DefaultDeviceQueueLen)}
 	if cfg.IP != "" {
 		p, err := config.ParseDeviceIP(cfg.IP)
 		if err != nil {

@@ -7,6 +7,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"github.com/peercloud/peercloud/config"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,6 +249,9 @@ func TestTunnelWithFlags(t *testing.T) {
 	if bps <= 0 || rbps <= 0 {
 		t.Fatal("no throughput")
 	}
+	if q := s.devQueueLen("a"); q != fmt.Sprint(config.DefaultDeviceQueueLen) {
+		t.Errorf("device transmit queue %s, want the default %d", q, config.DefaultDeviceQueueLen)
+	}
 	// A clean stop runs to the end and says goodbye.
 	if err := s.stop("a"); err != nil {
 		t.Fatalf("node a did not exit cleanly: %v", err)
@@ -259,7 +263,7 @@ func TestTunnelWithConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, peer, ip string) string {
 		p := filepath.Join(dir, name+".net")
-		body := fmt.Sprintf("listen: 3210\nip: %s/24\nport-forwarding: false\ncrypto:\n  password: config-file-secret\n", ip)
+		body := fmt.Sprintf("listen: 3210\nip: %s/24\nport-forwarding: false\ncrypto:\n  password: config-file-secret\npeercloud:\n  device-queue-len: 3000\n", ip)
 		if peer != "" {
 			body += fmt.Sprintf("peers:\n  - %s:3210\n", peer)
 		}
@@ -271,6 +275,27 @@ func TestTunnelWithConfigFile(t *testing.T) {
 	s.start("b", "--config", write("b", "", s.tunnel("b")))
 	s.start("a", "--config", write("a", s.underlay("b"), s.tunnel("a")))
 	s.mustPingBothWays(15 * time.Second)
+	if q := s.devQueueLen("b"); q != "3000" {
+		t.Errorf("device transmit queue %s, want the file's 3000", q)
+	}
+}
+
+// devQueueLen returns the transmit queue length ("qlen") of node name's
+// device as ip link shows it.
+func (s *site) devQueueLen(name string) string {
+	s.t.Helper()
+	out, err := s.topo.Output(context.Background(), name, "ip", "-o", "link", "show", "pc"+name+"0")
+	if err != nil {
+		s.t.Fatalf("ip link: %v: %s", err, out)
+	}
+	f := strings.Fields(out)
+	for i := range f[:len(f)-1] {
+		if f[i] == "qlen" {
+			return strings.TrimSuffix(f[i+1], `\`) // -o ends lines with a backslash
+		}
+	}
+	s.t.Fatalf("no qlen in %q", out)
+	return ""
 }
 
 func TestEachCipherAndPlain(t *testing.T) {

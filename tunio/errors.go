@@ -14,6 +14,8 @@ var (
 	ErrNoDefaultRoute = errors.New("no default route: cannot pick the underlay interface")
 	// ErrBadMTU is returned for an MTU out of range.
 	ErrBadMTU = errors.New("mtu out of range")
+	// ErrBadTxQueueLen is returned for a queue length out of range.
+	ErrBadTxQueueLen = errors.New("transmit queue length out of range")
 	// ErrEmptyHook is returned when RunHook is given an empty command.
 	ErrEmptyHook = errors.New("empty hook command")
 	// ErrBadVnetHdr is returned for a virtio_net_hdr or superpacket that

@@ -26,6 +26,21 @@ func (t *Tun) SetMTU(mtu int) error {
 	return nil
 }
 
+// MaxTxQueueLen bounds SetTxQueueLen: 65536 packets.
+const MaxTxQueueLen = 1 << 16
+
+// SetTxQueueLen sets the device's transmit queue length, which for TUN and
+// TAP is the ring of packets waiting for a reader (1 to MaxTxQueueLen).
+func (t *Tun) SetTxQueueLen(n int) error {
+	if n < 1 || n > MaxTxQueueLen {
+		return fmt.Errorf("tunio.SetTxQueueLen %s %d: %w", t.name, n, ErrBadTxQueueLen)
+	}
+	if err := t.nl.LinkSetTxQLen(t.linkRef(), n); err != nil {
+		return fmt.Errorf("tunio.SetTxQueueLen %s %d: %w", t.name, n, err)
+	}
+	return nil
+}
+
 // AddAddress adds addr (VpnCloud's --ip, e.g. 10.0.0.1/24) to the interface.
 func (t *Tun) AddAddress(addr netip.Prefix) error {
 	a := &netlink.Addr{IPNet: prefixToIPNet(addr)}
@@ -71,11 +86,16 @@ func (t *Tun) DelRoute(dst netip.Prefix) error {
 // UnderlayMTU is UnderlayMTU in the device's network namespace.
 func (t *Tun) UnderlayMTU() (int, error) { return UnderlayMTU(t.nl) }
 
-// Config is what Configure applies, in VpnCloud's order: MTU, address, up.
+// Config is what Configure applies, in VpnCloud's order: MTU, address, up
+// (the queue length, which VpnCloud leaves alone, with the MTU).
 type Config struct {
 	// MTU to set; zero means MTUFor(UnderlayMTU(), true, Overhead(type)),
 	// VpnCloud's choice. Negative leaves the MTU alone.
 	MTU int
+	// TxQueueLen is the device's transmit queue length (packets the
+	// kernel holds for the readers; beyond it, it drops); zero leaves
+	// the kernel's (500 for TUN/TAP).
+	TxQueueLen int
 	// Addr is the interface address (--ip); the zero Prefix adds none.
 	Addr netip.Prefix
 }
@@ -101,6 +121,11 @@ func (t *Tun) Configure(c Config) error {
 		}
 		if err := t.SetMTU(MTUFor(under, true, Overhead(t.typ))); err != nil {
 			t.log.Error("cannot set optimal mtu", zap.String("ifname", t.name), zap.Error(err))
+		}
+	}
+	if c.TxQueueLen > 0 {
+		if err := t.SetTxQueueLen(c.TxQueueLen); err != nil {
+			return err
 		}
 	}
 	if c.Addr.IsValid() {

@@ -357,3 +357,49 @@ func steadyStateAllocations(t *testing.T, disable tunio.Offloads) {
 		t.Fatalf("%.1f allocations per Read+Write round trip, want 0", allocs)
 	}
 }
+
+// TestRootTxQueueLen: Configure sets the device's transmit queue length,
+// and the kernel holds that many packets for a reader and drops the rest.
+func TestRootTxQueueLen(t *testing.T) {
+	ns := newNetns(t)
+	inNetns(t, ns, func() {
+		dev, err := tunio.Open(tunio.Options{Name: "pcq%d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dev.Close()
+		if err := dev.Configure(tunio.Config{MTU: 1400, TxQueueLen: 64, Addr: netip.MustParsePrefix("10.96.0.1/24")}); err != nil {
+			t.Fatal(err)
+		}
+		link, err := netlink.LinkByName(dev.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := link.Attrs().TxQLen; q != 64 {
+			t.Fatalf("txqueuelen %d, want 64", q)
+		}
+		sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 96, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		for i := 0; i < 100; i++ { // nobody reads the device
+			if _, err := sock.WriteToUDPAddrPort([]byte("queued"), netip.MustParseAddrPort("10.96.0.2:9")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		link, err = netlink.LinkByName(dev.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := link.Attrs().Statistics.TxDropped; d < 100-64 || d > 100-64+8 {
+			t.Errorf("%d of 100 packets dropped with a queue of 64, want ~36", d)
+		}
+		if err := dev.SetTxQueueLen(0); !errors.Is(err, tunio.ErrBadTxQueueLen) {
+			t.Errorf("SetTxQueueLen(0) = %v, want ErrBadTxQueueLen", err)
+		}
+		if err := dev.SetTxQueueLen(tunio.MaxTxQueueLen + 1); !errors.Is(err, tunio.ErrBadTxQueueLen) {
+			t.Errorf("SetTxQueueLen(max+1) = %v, want ErrBadTxQueueLen", err)
+		}
+	})
+}

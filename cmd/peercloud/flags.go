@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -252,6 +253,9 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	fs.Var(&optCount{p: &a.SocketBuffer, max: config.MaxSocketBuffer}, "socket-buffer",
 		"peercloud: receive and send buffer `bytes` of each UDP socket (smaller: less queueing, more loss under overload)")
 	fs.Lookup("socket-buffer").DefValue = "4194304"
+	fs.Var(&optCount{p: &a.DeviceQueueLen, max: config.MaxDeviceQueueLen}, "device-queue-len",
+		"peercloud: transmit queue `length` of the device in packets (longer: fewer drops while a reader waits for a core, more delay under overload)")
+	fs.Lookup("device-queue-len").DefValue = strconv.Itoa(config.DefaultDeviceQueueLen)
 	return fs
 }
 

@@ -72,6 +72,7 @@ func TestParseFlags(t *testing.T) {
 		{"queues shards", []string{"--tun-queues", "2", "--udp-shards=4"}, nil, config.Args{TunQueues: ptr(2), UDPShards: ptr(4)}},
 		{"lease", []string{"--port-forwarding-lease", "60"}, nil, config.Args{PortForwardingLease: ptr(60)}},
 		{"socket buffer", []string{"--socket-buffer", "212992"}, nil, config.Args{SocketBuffer: ptr(212992)}},
+		{"device queue", []string{"--device-queue-len", "2000"}, nil, config.Args{DeviceQueueLen: ptr(2000)}},
 		{"empty string value is given", []string{"--ifup", ""}, nil, config.Args{Ifup: ptr("")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +123,7 @@ func TestParseFlagErrors(t *testing.T) {
 		{[]string{"--tun-queues", "0"}, nil, `invalid argument "0" for "--tun-queues" flag: not a whole number from 1 to 256`},
 		{[]string{"--udp-shards", "x"}, nil, `invalid argument "x" for "--udp-shards" flag: not a whole number from 1 to 64`},
 		{[]string{"--socket-buffer", "-1"}, nil, `invalid argument "-1" for "--socket-buffer" flag: not a whole number from 1 to 268435456`},
+		{[]string{"--device-queue-len", "70000"}, nil, `invalid argument "70000" for "--device-queue-len" flag: not a whole number from 1 to 65536`},
 		{[]string{"--port-forwarding-lease", "0"}, nil, `invalid argument "0" for "--port-forwarding-lease" flag: not a whole number from 1 to 604800`},
 		{[]string{"--beacon-interval", ""}, nil, "--beacon-interval"},
 		{[]string{"--claim", "a,,b"}, nil, `empty item in "a,,b"`},
@@ -193,7 +195,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
 		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes", "--no-relay",
 		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--tun-queues", "--udp-shards",
-		"--port-forwarding-lease", "--socket-buffer", "alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
+		"--port-forwarding-lease", "--socket-buffer", "--device-queue-len", "alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {
 		if !strings.Contains(help, f) {
 			t.Errorf("--help lacks %q", f)

@@ -101,3 +101,56 @@ func TestSearchSustainedErrors(t *testing.T) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
+
+func TestSearchSustainedRetriesMarginalFailures(t *testing.T) {
+	// A tunnel that carries 150k, with one hiccup: the first probe at
+	// 100k loses 2 %. Its retry passes, so the search goes on upwards.
+	var offered []float64
+	model := tunnelModel(150e3, 300e3, &offered)
+	hiccup := true
+	res, err := searchSustained(context.Background(), 100e3, 300e3, 6, 1, func(pps float64) (UDPResult, error) {
+		u, err := model(pps)
+		if hiccup {
+			hiccup = false
+			u.LostPackets = u.SentPackets / 50
+			u.LostPercent = 2
+			u.DeliveredPPS = pps * 0.98
+		}
+		return u, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offered) < 2 || offered[0] != 100e3 || offered[1] != 100e3 || res.Probes[0].Pass || !res.Probes[1].Pass {
+		t.Fatalf("want the marginal failure at 100k run again and passing; probes %+v", res.Probes)
+	}
+	if res.PPS < 150e3*0.95 {
+		t.Errorf("sustained %.0f after a hiccup, want near the 150k capacity (offered %v)", res.PPS, offered)
+	}
+
+	// Far above capacity (loss > 3 %): no retry. Just above (2 %): one
+	// retry, which fails again; the rate is then failed.
+	offered = nil
+	res, err = searchSustained(context.Background(), 300e3, 300e3, 1, 1, tunnelModel(150e3, 300e3, &offered))
+	if err != nil || len(offered) != 1 || res.Probes[0].Pass {
+		t.Errorf("a 50 %% loss probe: %d probes %+v, %v; want one failing probe", len(offered), res.Probes, err)
+	}
+	offered = nil
+	res, err = searchSustained(context.Background(), 153e3, 300e3, 1, 1, tunnelModel(150e3, 300e3, &offered))
+	if err != nil || len(offered) != 2 || res.Probes[1].Pass || res.PPS != 0 {
+		t.Errorf("a 2 %% loss probe: %d probes %+v, %v; want it run twice and failed", len(offered), res.Probes, err)
+	}
+	// A retry that errors ends the search with the error.
+	boom := errors.New("iperf3 failed")
+	calls := 0
+	_, err = searchSustained(context.Background(), 153e3, 300e3, 6, 1, func(pps float64) (UDPResult, error) {
+		calls++
+		if calls == 2 {
+			return UDPResult{}, boom
+		}
+		return tunnelModel(150e3, 300e3, &offered)(pps)
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("error in the retry: %v, want it returned", err)
+	}
+}

@@ -42,8 +42,8 @@ type UDPProbe struct {
 }
 
 // searchSustained bisects the offered rate between 0 and hi packets per
-// second, starting at start, for at most steps probes (fewer when the
-// interval is within 2 % of its top). A probe passes when its loss is at
+// second, starting at start, over at most steps rates (fewer when the
+// interval is within 2 % of its top; a rate may be probed twice, below). A probe passes when its loss is at
 // most maxLoss percent and the sender achieved at least 95 % of the
 // offered rate (else the sender, not the tunnel, was the limit there and
 // the probe fails without passing judgement on higher rates: they are

@@ -666,6 +666,15 @@ func TestSimNATHolePunching(t *testing.T) {
 	s := newSim(t, 0)
 	seed := s.addNode(simNodeOpts{})
 	a := s.addNode(simNodeOpts{peers: []string{seed.addr.String()}, nat: true})
+	// b joins once a is settled with the seed. Joining together, both would
+	// learn of the other in the seed's next broadcast and send at once: when
+	// both NATs open their mappings before either datagram arrives (a
+	// simultaneous open), nothing is filtered and the test proves nothing.
+	// Joining later, b learns of a from the seed's handshake reply and its
+	// first datagram to a meets a's closed NAT; a learns of b only at the
+	// seed's next broadcast, and its reply finds b's NAT open.
+	s.runUntil("a connected to the seed", 30, func() bool { return a.hasPeer(seed) && seed.hasPeer(a) }, nil)
+	s.run(2, nil)
 	b := s.addNode(simNodeOpts{peers: []string{seed.addr.String()}, nat: true})
 	direct := func() bool { return a.hasPeer(b) && b.hasPeer(a) }
 	secs := s.runUntil("NATed nodes connected directly", 300, func() bool { return direct() && s.fullMesh() }, nil)

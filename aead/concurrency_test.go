@@ -12,43 +12,27 @@ import (
 )
 
 // Many goroutines seal and open through one pair of sessions at once: every
-// packet must open, and no counter may ever be used twice.
+// packet must open, and no counter may ever be used twice. The senders run
+// in rounds of at most ReplayWindow/2 packets, each drained before the
+// next: a sender descheduled between sealing and sending (on a loaded
+// machine, for as long as the others take to send thousands) must not
+// make its packet legitimately too old for the replay window.
 func TestConcurrentSealOpen(t *testing.T) {
-	workers, perWorker := 8, 3000
+	workers, rounds, perRound := 8, 6, 500
 	if testenv.Short() {
-		perWorker = 500
+		rounds = 1
+	}
+	if workers*perRound > ReplayWindow/2 {
+		t.Fatal("rounds too large for the replay window")
 	}
 	for _, alg := range suites {
 		t.Run(alg.String(), func(t *testing.T) {
 			a, b := pair(t, alg)
 			pkts := make(chan []byte, 64)
-			var senders, receivers sync.WaitGroup
+			var receivers, inflight sync.WaitGroup
 			var seen sync.Map
 			var opened, dups atomic.Int64
 			for w := 0; w < workers; w++ {
-				senders.Add(1)
-				go func() {
-					defer senders.Done()
-					for i := 0; i < perWorker; i++ {
-						buf := make([]byte, HeaderLen+9, HeaderLen+9+TagLen)
-						binary.BigEndian.PutUint64(buf[HeaderLen+1:], uint64(w<<32|i))
-						var p []byte
-						var err error
-						if i%2 == 0 {
-							p, err = a.Seal(buf, 9)
-						} else {
-							var r Reservation
-							if r, err = a.Reserve(1); err == nil {
-								p, err = r.Seal(0, buf, 9)
-							}
-						}
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						pkts <- p
-					}
-				}()
 				receivers.Add(1)
 				go func() {
 					defer receivers.Done()
@@ -59,20 +43,52 @@ func TestConcurrentSealOpen(t *testing.T) {
 						}
 						if _, err := b.Open(p); err != nil {
 							t.Errorf("open: %v", err)
-							return
+						} else {
+							opened.Add(1)
 						}
-						opened.Add(1)
+						inflight.Done()
 					}
 				}()
 			}
-			senders.Wait()
+			for r := 0; r < rounds; r++ {
+				var senders sync.WaitGroup
+				inflight.Add(workers * perRound)
+				for w := 0; w < workers; w++ {
+					senders.Add(1)
+					go func() {
+						defer senders.Done()
+						for i := 0; i < perRound; i++ {
+							buf := make([]byte, HeaderLen+9, HeaderLen+9+TagLen)
+							binary.BigEndian.PutUint64(buf[HeaderLen+1:], uint64(w<<32|r<<16|i))
+							var p []byte
+							var err error
+							if i%2 == 0 {
+								p, err = a.Seal(buf, 9)
+							} else {
+								var res Reservation
+								if res, err = a.Reserve(1); err == nil {
+									p, err = res.Seal(0, buf, 9)
+								}
+							}
+							if err != nil {
+								t.Error(err)
+								inflight.Done()
+								continue
+							}
+							pkts <- p
+						}
+					}()
+				}
+				senders.Wait()
+				inflight.Wait()
+			}
 			close(pkts)
 			receivers.Wait()
 			if dups.Load() != 0 {
 				t.Fatalf("%d counters used twice", dups.Load())
 			}
-			if got := opened.Load(); got != int64(workers*perWorker) {
-				t.Fatalf("opened %d of %d", got, workers*perWorker)
+			if got := opened.Load(); got != int64(workers*rounds*perRound) {
+				t.Fatalf("opened %d of %d", got, workers*rounds*perRound)
 			}
 		})
 	}

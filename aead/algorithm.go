@@ -4,9 +4,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/peercloud/peercloud/aead/internal/vgcm"
 )
 
 // Algorithm is a cipher suite, numbered by its VpnCloud wire id (the id in
@@ -92,6 +95,21 @@ func ParseAlgorithms(names []string) (algs []Algorithm, allowPlain bool, err err
 	return algs, allowPlain, nil
 }
 
+// useVGCM selects the VAES/VPCLMULQDQ AES-GCM (aead/internal/vgcm) where
+// the processor has it, unless PEERCLOUD_AESGCM=stdlib asks for the
+// standard library's (which uses 128-bit AES-NI and PCLMULQDQ). Both
+// produce the same bytes; vgcm seals and opens a 1400-byte packet in
+// about half the time.
+var useVGCM = vgcm.Supported() && os.Getenv("PEERCLOUD_AESGCM") != "stdlib"
+
+// AESGCMImplementation names the AES-GCM code in use: "vaes" or "stdlib".
+func AESGCMImplementation() string {
+	if useVGCM {
+		return "vaes"
+	}
+	return "stdlib"
+}
+
 // newCipher builds the AEAD for a with the first KeyLen bytes of key.
 func newCipher(a Algorithm, key []byte) (cipher.AEAD, error) {
 	n := a.KeyLen()
@@ -100,6 +118,9 @@ func newCipher(a Algorithm, key []byte) (cipher.AEAD, error) {
 	}
 	switch a {
 	case AES128, AES256:
+		if useVGCM {
+			return vgcm.New(key[:n])
+		}
 		b, err := aes.NewCipher(key[:n])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a, err)

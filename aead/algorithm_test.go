@@ -1,11 +1,14 @@
 package aead
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peercloud/peercloud/aead/internal/vgcm"
 )
 
 func TestAlgorithmKeyLenAndString(t *testing.T) {
@@ -128,5 +131,66 @@ func TestMeasureSpeed(t *testing.T) {
 	}
 	if s := MeasureSpeed(Algorithm(7), time.Millisecond); s != 0 {
 		t.Errorf("invalid algorithm speed %v", s)
+	}
+}
+
+// The VAES AES-GCM and the standard library's are interchangeable: a
+// session built on one opens what a session built on the other sealed, both
+// ways, and PEERCLOUD_AESGCM=stdlib (useVGCM false) selects the latter.
+func TestAESGCMImplementationsInteroperate(t *testing.T) {
+	if !vgcm.Supported() {
+		if AESGCMImplementation() != "stdlib" {
+			t.Fatalf("no VAES here, yet the implementation is %q", AESGCMImplementation())
+		}
+		t.Log("no VAES/VPCLMULQDQ on this processor: only the standard library's AES-GCM runs")
+		return
+	}
+	saved := useVGCM
+	t.Cleanup(func() { useVGCM = saved })
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	for _, alg := range []Algorithm{AES128, AES256} {
+		useVGCM = true
+		c, err := newCipher(alg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.(*vgcm.GCM); !ok || AESGCMImplementation() != "vaes" {
+			t.Fatalf("%s: got %T (%s), want *vgcm.GCM", alg, c, AESGCMImplementation())
+		}
+		fast, _ := NewSession(alg, true, key, key)
+		fastRx, _ := NewSession(alg, false, key, key)
+		useVGCM = false
+		c, err = newCipher(alg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.(*vgcm.GCM); ok || AESGCMImplementation() != "stdlib" {
+			t.Fatalf("%s: useVGCM off still gives %T", alg, c)
+		}
+		std, _ := NewSession(alg, true, key, key)
+		stdRx, _ := NewSession(alg, false, key, key)
+		for _, pair := range []struct {
+			name   string
+			tx, rx *Session
+		}{{"vaes to stdlib", fast, stdRx}, {"stdlib to vaes", std, fastRx}} {
+			for _, n := range []int{0, 1, 15, 16, 17, 1400} {
+				buf := make([]byte, HeaderLen+n, HeaderLen+n+TagLen)
+				for i := range buf[HeaderLen:] {
+					buf[HeaderLen+i] = byte(i)
+				}
+				want := append([]byte(nil), buf[HeaderLen:]...)
+				pkt, err := pair.tx.Seal(buf, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := pair.rx.Open(pkt)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("%s %s, %d bytes: %v", alg, pair.name, n, err)
+				}
+			}
+		}
 	}
 }

@@ -69,7 +69,8 @@ func HandshakeConfig(cfg *config.Config, log *zap.Logger) (*handshake.Config, er
 		log.Warn("crypto settings allow unencrypted connections")
 	}
 	hc.Algorithms = handshake.MeasureAlgorithms(algs, handshake.SpeedTestDuration)
-	speeds := make([]zap.Field, 0, len(hc.Algorithms))
+	speeds := make([]zap.Field, 0, len(hc.Algorithms)+1)
+	speeds = append(speeds, zap.String("aes_gcm", aead.AESGCMImplementation()))
 	for _, a := range hc.Algorithms {
 		speeds = append(speeds, zap.Float32(a.Alg.String(), a.Speed))
 	}

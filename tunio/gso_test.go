@@ -61,6 +61,17 @@ func TestSplitSegments(t *testing.T) {
 			if tc.v6 {
 				iph = 40
 			}
+			// The kernel leaves the pseudo-header sum in the transport
+			// checksum and whatever in the IPv4 one: the segments'
+			// checksums must not depend on either.
+			csAt := iph + tcpChecksumOff
+			if tc.udp {
+				csAt = iph + udpChecksumOff
+			}
+			super[csAt], super[csAt+1] = 0xde, 0xad
+			if !tc.v6 {
+				super[10], super[11] = 0xbe, 0xef
+			}
 			hdrLen := len(super) - tc.total
 			segs := splitAll(t, gsoHdr(tc.v6, tc.udp, iph, tc.mss), super)
 			if want := (tc.total + tc.mss - 1) / tc.mss; len(segs) != want {

@@ -3,6 +3,7 @@ package udpio
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -569,4 +570,49 @@ func readNow(s *Socket, msgs []Message) (int, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	return s.readLocked(msgs, true)
+}
+
+// ReadBatchView hands out the datagrams in place: with GRO, views into the
+// socket's buffers (each intact and in order however the calls cut the
+// coalesced datagrams, and never overwritten by the call that returns
+// them); without GRO, the caller's buffers cut to the datagram.
+func TestReadBatchView(t *testing.T) {
+	for _, gro := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gro=%v", gro), func(t *testing.T) {
+			tx := listen(t, "127.0.0.1:0", Options{})
+			rx := listen(t, "127.0.0.1:0", Options{GROBuffers: 2, NoGRO: !gro})
+			watchdog(t, rx)
+			s := sent{to: rx.LocalAddr()}
+			var msgs []Message
+			for range 3 {
+				for range 40 {
+					msgs = append(msgs, s.add(0, 1000))
+				}
+				msgs = append(msgs, s.add(0, 10))
+			}
+			write(t, tx, msgs)
+			own := makeMsgs(7, 2048)
+			in := make([]Message, 7)
+			for got := 0; got < len(s.msgs); {
+				copy(in, own) // the caller's buffers, as the pipeline sets them
+				n, err := rx.ReadBatchView(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, m := range in[:n] {
+					if m.N != len(m.Buf) || m.Addr != tx.LocalAddr() || !slices.Equal(m.Buf, s.msgs[got]) {
+						t.Fatalf("datagram %d: %d bytes (view %d) from %v, wrong", got, m.N, len(m.Buf), m.Addr)
+					}
+					inOwn := &m.Buf[0] == &own[i].Buf[0]
+					if inOwn == gro {
+						t.Fatalf("datagram %d: in the caller's buffer %v with GRO %v", got, inOwn, gro)
+					}
+					got++
+				}
+			}
+			if gro && rx.groCoalesce.Load() == 0 {
+				t.Fatal("no coalesced datagram received")
+			}
+		})
+	}
 }

@@ -57,9 +57,13 @@ type slot struct {
 type Batch struct {
 	slots []slot
 	n     int
-	bytes int         // bytes read into the n slots (for the inline choice)
-	fin   atomic.Bool // set by the crypto worker when the batch is sealed or opened
-	snap  *Snapshot   // the snapshot the reader classified the batch with
+	bytes int // bytes read into the n slots (for the inline choice)
+	// views: inbound, msgs[i].Buf holds datagram i (a view into the
+	// socket's buffers) rather than the slot; opened: the datagrams are
+	// opened (with views, by the reader right after classifying).
+	views, opened bool
+	fin           atomic.Bool // set by the crypto worker when the batch is sealed or opened
+	snap          *Snapshot   // the snapshot the reader classified the batch with
 
 	// I/O scratch, sized once.
 	bufs  [][]byte
@@ -90,6 +94,7 @@ func (b *Batch) reset() {
 		s.addr = netip.AddrPort{}
 	}
 	b.n, b.bytes = 0, 0
+	b.views, b.opened = false, false
 	b.snap = nil
 	b.fin.Store(false)
 }

@@ -82,89 +82,135 @@ func fillDevice(b *Batch, pkts [][]byte) int {
 
 // carry moves the sealed packets of out into in as the network would.
 func carry(out, in *Batch, from netip.AddrPort) int {
+	return carryVia(out, in, from, nil)
+}
+
+// carryVia is carry; with views, the datagrams land in views[k] (the
+// socket's own buffers) and in's messages point there, as ReadBatchView
+// leaves them.
+func carryVia(out, in *Batch, from netip.AddrPort, views [][]byte) int {
 	k := 0
 	for i := 0; i < out.n; i++ {
 		s := &out.slots[i]
 		if s.verdict != vSend {
 			continue
 		}
-		n := copy(in.slots[k].buf[netRoom:], s.out)
-		in.msgs[k].N, in.msgs[k].Addr = n, from
+		put(in, k, s.out, from, views)
 		k++
 	}
 	return k
 }
 
+// put places datagram d from from as message k of in: in its slot, or
+// with views in views[k].
+func put(in *Batch, k int, d []byte, from netip.AddrPort, views [][]byte) {
+	if views == nil {
+		in.msgs[k].N, in.msgs[k].Addr = copy(in.slots[k].buf[netRoom:], d), from
+		return
+	}
+	in.views = true
+	in.msgs[k].Buf = views[k][:copy(views[k], d)]
+	in.msgs[k].N, in.msgs[k].Addr = len(in.msgs[k].Buf), from
+}
+
+// receiveModes are the two ways datagrams reach a batch: read into the
+// slots, or handed out in place by the socket (nil views: the former).
+func receiveModes(size int) map[string][][]byte {
+	views := make([][]byte, size)
+	for i := range views {
+		views[i] = make([]byte, 2048)
+	}
+	return map[string][][]byte{"slots": nil, "views": views}
+}
+
 func TestBatchRoundTripEverySuite(t *testing.T) {
-	for _, alg := range []aead.Algorithm{aead.Plain, aead.AES128, aead.AES256, aead.ChaCha20} {
-		t.Run(alg.String(), func(t *testing.T) {
-			h := newHalves(t, alg)
-			out, in := newBatch(64, 2048), newBatch(64, 2048)
-			var pkts [][]byte
-			for i := 0; i < 64; i++ {
-				pkts = append(pkts, ipPacket(tunA, tunB, 10+i*20))
-			}
-			h.tx.classifyOut(out, fillDevice(out, pkts), h.snapTx)
-			h.tx.sealBatch(out)
-			h.rx.classifyIn(in, carry(out, in, addrA), h.snapRx)
-			h.rx.openBatch(in)
-			for i, pkt := range pkts {
-				s := &in.slots[i]
-				if s.verdict != vDeliver || !bytes.Equal(s.out[1:], pkt) || s.out[0] != wire.TypeData {
-					t.Fatalf("packet %d: verdict %d, got %d bytes, want %d", i, s.verdict, len(s.out), len(pkt)+1)
-				}
-			}
-			wantIn, wantOut := 0, 0
-			for i, pkt := range pkts {
-				wantIn += len(pkt)
-				wantOut += len(out.slots[i].out)
-			}
-			if out.bytes != wantIn || in.bytes != wantOut {
-				t.Fatalf("batch bytes out %d in %d, want %d and %d", out.bytes, in.bytes, wantIn, wantOut)
-			}
-			if c := h.tx.Counters.Values(); c.DeviceIn != 64 || c.DeviceInBytes != uint64(wantIn) {
-				t.Fatalf("device in %d/%d, want 64/%d", c.DeviceIn, c.DeviceInBytes, wantIn)
-			}
-			if c := h.rx.Counters.Values(); c.NetIn != 64 || c.NetInBytes != uint64(wantOut) {
-				t.Fatalf("net in %d/%d, want 64/%d", c.NetIn, c.NetInBytes, wantOut)
-			}
-			if pa := h.snapRx.Peers[0]; pa.Stats.InPackets.Load() != 64 || pa.Stats.InBytes.Load() != uint64(wantOut) {
-				t.Fatalf("peer in %d/%d, want 64/%d", pa.Stats.InPackets.Load(), pa.Stats.InBytes.Load(), wantOut)
-			}
-			if alg != aead.Plain && len(out.slots[0].out) != len(pkts[0])+1+aead.Overhead {
-				t.Fatalf("sealed size %d, want %d", len(out.slots[0].out), len(pkts[0])+1+aead.Overhead)
-			}
-		})
+	for mode, views := range receiveModes(64) {
+		for _, alg := range []aead.Algorithm{aead.Plain, aead.AES128, aead.AES256, aead.ChaCha20} {
+			t.Run(mode+"/"+alg.String(), func(t *testing.T) { testBatchRoundTrip(t, alg, views) })
+		}
+	}
+}
+
+func testBatchRoundTrip(t *testing.T, alg aead.Algorithm, views [][]byte) {
+	h := newHalves(t, alg)
+	out, in := newBatch(64, 2048), newBatch(64, 2048)
+	var pkts [][]byte
+	for i := 0; i < 64; i++ {
+		pkts = append(pkts, ipPacket(tunA, tunB, 10+i*20))
+	}
+	h.tx.classifyOut(out, fillDevice(out, pkts), h.snapTx)
+	h.tx.sealBatch(out)
+	h.rx.classifyIn(in, carryVia(out, in, addrA, views), h.snapRx)
+	h.rx.openBatch(in)
+	for i, pkt := range pkts {
+		s := &in.slots[i]
+		if s.verdict != vDeliver || !bytes.Equal(s.out[1:], pkt) || s.out[0] != wire.TypeData {
+			t.Fatalf("packet %d: verdict %d, got %d bytes, want %d", i, s.verdict, len(s.out), len(pkt)+1)
+		}
+	}
+	wantIn, wantOut := 0, 0
+	for i, pkt := range pkts {
+		wantIn += len(pkt)
+		wantOut += len(out.slots[i].out)
+	}
+	if out.bytes != wantIn || in.bytes != wantOut {
+		t.Fatalf("batch bytes out %d in %d, want %d and %d", out.bytes, in.bytes, wantIn, wantOut)
+	}
+	if c := h.tx.Counters.Values(); c.DeviceIn != 64 || c.DeviceInBytes != uint64(wantIn) {
+		t.Fatalf("device in %d/%d, want 64/%d", c.DeviceIn, c.DeviceInBytes, wantIn)
+	}
+	if c := h.rx.Counters.Values(); c.NetIn != 64 || c.NetInBytes != uint64(wantOut) {
+		t.Fatalf("net in %d/%d, want 64/%d", c.NetIn, c.NetInBytes, wantOut)
+	}
+	if pa := h.snapRx.Peers[0]; pa.Stats.InPackets.Load() != 64 || pa.Stats.InBytes.Load() != uint64(wantOut) {
+		t.Fatalf("peer in %d/%d, want 64/%d", pa.Stats.InPackets.Load(), pa.Stats.InBytes.Load(), wantOut)
+	}
+	if alg != aead.Plain && len(out.slots[0].out) != len(pkts[0])+1+aead.Overhead {
+		t.Fatalf("sealed size %d, want %d", len(out.slots[0].out), len(pkts[0])+1+aead.Overhead)
+	}
+	// The plaintext is in the slot, where the device writer
+	// finds it with devRoom in front, whichever way it came.
+	for i := range pkts {
+		s := &in.slots[i]
+		if start := cap(s.buf) - cap(s.out); start < devRoom || &s.buf[start] != &s.out[0] {
+			t.Fatalf("packet %d: plaintext at %d of its slot", i, start)
+		}
 	}
 }
 
 // TestHotPathDoesNotAllocate covers the per-batch work of the four
 // data-plane stages: classify and seal a full batch, classify and open it.
 func TestHotPathDoesNotAllocate(t *testing.T) {
-	for _, alg := range []aead.Algorithm{aead.AES128, aead.ChaCha20} {
-		h := newHalves(t, alg)
-		out, in := newBatch(64, 2048), newBatch(64, 2048)
-		var pkts [][]byte
-		for i := 0; i < 64; i++ {
-			pkts = append(pkts, ipPacket(tunA, tunB, 1300))
+	for mode, views := range receiveModes(64) {
+		for _, alg := range []aead.Algorithm{aead.AES128, aead.ChaCha20} {
+			testHotPathAllocs(t, mode, alg, views)
 		}
-		allocs := testing.AllocsPerRun(50, func() {
-			h.tx.classifyOut(out, fillDevice(out, pkts), h.snapTx)
-			h.tx.sealBatch(out)
-			h.rx.classifyIn(in, carry(out, in, addrA), h.snapRx)
-			h.rx.openBatch(in)
-			out.reset()
-			in.reset()
-		})
-		switch {
-		case testenv.RaceEnabled:
-			// The race detector makes sync.Pool (aead's nonce buffers)
-			// drop items at random; make test asserts this in its
-			// non-race pass.
-			t.Logf("%s: %v allocations per batch under -race (not asserted)", alg, allocs)
-		case allocs != 0:
-			t.Errorf("%s: %v allocations per batch of 64 packets", alg, allocs)
-		}
+	}
+}
+
+func testHotPathAllocs(t *testing.T, mode string, alg aead.Algorithm, views [][]byte) {
+	h := newHalves(t, alg)
+	out, in := newBatch(64, 2048), newBatch(64, 2048)
+	var pkts [][]byte
+	for i := 0; i < 64; i++ {
+		pkts = append(pkts, ipPacket(tunA, tunB, 1300))
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		h.tx.classifyOut(out, fillDevice(out, pkts), h.snapTx)
+		h.tx.sealBatch(out)
+		h.rx.classifyIn(in, carryVia(out, in, addrA, views), h.snapRx)
+		h.rx.openBatch(in)
+		out.reset()
+		in.reset()
+	})
+	switch {
+	case testenv.RaceEnabled:
+		// The race detector makes sync.Pool (aead's nonce buffers)
+		// drop items at random; make test asserts this in its
+		// non-race pass.
+		t.Logf("%s %s: %v allocations per batch under -race (not asserted)", mode, alg, allocs)
+	case allocs != 0:
+		t.Errorf("%s %s: %v allocations per batch of 64 packets", mode, alg, allocs)
 	}
 }
 
@@ -189,6 +235,12 @@ func TestDropPathDoesNotAllocate(t *testing.T) {
 }
 
 func TestBadInputIsDroppedAndCounted(t *testing.T) {
+	for mode, views := range receiveModes(8) {
+		t.Run(mode, func(t *testing.T) { testBadInput(t, views) })
+	}
+}
+
+func testBadInput(t *testing.T, views [][]byte) {
 	h := newHalves(t, aead.AES128)
 	out, in := newBatch(8, 2048), newBatch(8, 2048)
 
@@ -220,7 +272,7 @@ func TestBadInputIsDroppedAndCounted(t *testing.T) {
 		{addrA, nil},
 	}
 	for i, d := range dgrams {
-		in.msgs[i].N, in.msgs[i].Addr = copy(in.slots[i].buf[netRoom:], d.data), d.from
+		put(in, i, d.data, d.from, views)
 	}
 	h.rx.classifyIn(in, len(dgrams), h.snapRx)
 	h.rx.openBatch(in)
@@ -243,6 +295,12 @@ func TestBadInputIsDroppedAndCounted(t *testing.T) {
 }
 
 func TestControlMessagesGoToControl(t *testing.T) {
+	for mode, views := range receiveModes(4) {
+		t.Run(mode, func(t *testing.T) { testControlMessages(t, views) })
+	}
+}
+
+func testControlMessages(t *testing.T, views [][]byte) {
 	h := newHalves(t, aead.AES128)
 	in := newBatch(4, 2048)
 	// A node info sealed by the peer, and a handshake packet.
@@ -252,10 +310,15 @@ func TestControlMessagesGoToControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.msgs[0].N, in.msgs[0].Addr = copy(in.slots[0].buf[netRoom:], ka), addrA
-	in.msgs[1].N, in.msgs[1].Addr = copy(in.slots[1].buf[netRoom:], []byte{wire.InitByte, 1, 2}), netip.MustParseAddrPort("198.51.100.1:5")
+	put(in, 0, ka, addrA, views)
+	put(in, 1, []byte{wire.InitByte, 1, 2}, netip.MustParseAddrPort("198.51.100.1:5"), views)
 	h.rx.classifyIn(in, 2, h.snapRx)
 	h.rx.openBatch(in)
+	// The socket's buffers are reused by the next read: what goes to the
+	// control plane must not be a view.
+	for _, v := range views {
+		clear(v)
+	}
 	for i := 0; i < 2; i++ {
 		if in.slots[i].verdict != vControl {
 			t.Fatalf("slot %d verdict %d", i, in.slots[i].verdict)

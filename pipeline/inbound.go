@@ -17,7 +17,11 @@ import (
 // the device writer.
 func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 	defer p.wg.Done()
+	// Views only pay with GRO: without it the datagrams are read into
+	// the slots anyway, and opening them in the reader would only take
+	// the work away from the crypto workers.
 	vr, views := conn.(viewReader)
+	views = views && vr.Offloads().GRO
 	read := func(b *Batch) (int, error) {
 		for i := range b.slots {
 			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
@@ -47,6 +51,7 @@ func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 // was ~8 % of the receiving node's CPU).
 type viewReader interface {
 	ReadBatchView(msgs []udpio.Message) (int, error)
+	Offloads() udpio.Offloads
 }
 
 // routineOpen authenticates and decrypts the datagrams of inbound batches in

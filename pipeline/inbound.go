@@ -186,8 +186,9 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 	}
 }
 
-// openBatch authenticates and decrypts the datagrams of b (a crypto
-// worker's work).
+// openBatch authenticates and decrypts the datagrams of b: a crypto
+// worker's work, or with views the net reader's (then the workers find the
+// batch opened and only write it).
 func (p *Pipeline) openBatch(b *Batch) {
 	if b.opened {
 		return

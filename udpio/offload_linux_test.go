@@ -259,11 +259,15 @@ func TestMixedBatchOrderAndIntegrity(t *testing.T) {
 	}
 }
 
-func TestGROLeftoversAcrossCalls(t *testing.T) {
-	tx := listen(t, "127.0.0.1:0", Options{})
-	rx := listen(t, "127.0.0.1:0", Options{GROBuffers: 2})
+// sendRuns opens a sender and a receiver with rxOpts and sends three runs
+// of 40 1000-byte datagrams, each followed by an odd 10-byte one, which
+// GRO coalesces into a few datagrams per run.
+func sendRuns(t *testing.T, rxOpts Options) (tx, rx *Socket, s *sent) {
+	t.Helper()
+	tx = listen(t, "127.0.0.1:0", Options{})
+	rx = listen(t, "127.0.0.1:0", rxOpts)
 	watchdog(t, rx)
-	s := sent{to: rx.LocalAddr()}
+	s = &sent{to: rx.LocalAddr()}
 	var msgs []Message
 	for range 3 {
 		for range 40 {
@@ -272,6 +276,11 @@ func TestGROLeftoversAcrossCalls(t *testing.T) {
 		msgs = append(msgs, s.add(0, 10)) // an odd one between runs
 	}
 	write(t, tx, msgs)
+	return tx, rx, s
+}
+
+func TestGROLeftoversAcrossCalls(t *testing.T) {
+	tx, rx, s := sendRuns(t, Options{GROBuffers: 2})
 	// Read with a batch of 7: most calls are served from leftovers of
 	// coalesced datagrams, and each returns them in order.
 	in := makeMsgs(7, 2048)
@@ -579,18 +588,7 @@ func readNow(s *Socket, msgs []Message) (int, error) {
 func TestReadBatchView(t *testing.T) {
 	for _, gro := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gro=%v", gro), func(t *testing.T) {
-			tx := listen(t, "127.0.0.1:0", Options{})
-			rx := listen(t, "127.0.0.1:0", Options{GROBuffers: 2, NoGRO: !gro})
-			watchdog(t, rx)
-			s := sent{to: rx.LocalAddr()}
-			var msgs []Message
-			for range 3 {
-				for range 40 {
-					msgs = append(msgs, s.add(0, 1000))
-				}
-				msgs = append(msgs, s.add(0, 10))
-			}
-			write(t, tx, msgs)
+			tx, rx, s := sendRuns(t, Options{GROBuffers: 2, NoGRO: !gro})
 			own := makeMsgs(7, 2048)
 			in := make([]Message, 7)
 			for got := 0; got < len(s.msgs); {

@@ -352,6 +352,33 @@ func (s *Session) Accept(t Ticket) error {
 	return nil
 }
 
+// AcceptTickets is Accept for many tickets at once, in order: ok[i]
+// reports whether ts[i] was accepted (a zero Ticket always is). It takes
+// each key's lock once per run of consecutive tickets of that key, so a
+// batch of one peer's packets costs one lock instead of one per packet (the
+// lock's atomics were ~2 % of a receiving node's CPU). len(ok) must be at
+// least len(ts).
+func AcceptTickets(ts []Ticket, ok []bool) {
+	var held *keyState
+	for i, t := range ts {
+		if t.k == nil {
+			ok[i] = true
+			continue
+		}
+		if t.k != held {
+			if held != nil {
+				held.mu.Unlock()
+			}
+			held = t.k
+			held.mu.Lock()
+		}
+		ok[i] = held.win.accept(t.ctr)
+	}
+	if held != nil {
+		held.mu.Unlock()
+	}
+}
+
 // ParseHeader returns the key slot (key id % 4) and counter of an encrypted
 // packet without authenticating it.
 func ParseHeader(pkt []byte) (slot uint8, ctr Counter, err error) {

@@ -70,6 +70,9 @@ type Batch struct {
 	sizes []int
 	msgs  []udpio.Message
 	fwd   []udpio.Message // inbound: relay messages to send on
+	// inbound: each datagram's replay ticket and whether its window took it
+	tickets  []aead.Ticket
+	accepted []bool
 }
 
 func newBatch(size, bufSize int) *Batch {
@@ -79,6 +82,9 @@ func newBatch(size, bufSize int) *Batch {
 		sizes: make([]int, size),
 		msgs:  make([]udpio.Message, size),
 		fwd:   make([]udpio.Message, 0, size),
+
+		tickets:  make([]aead.Ticket, size),
+		accepted: make([]bool, size),
 	}
 	slab := make([]byte, size*bufSize)
 	for i := range b.slots {

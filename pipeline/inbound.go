@@ -194,32 +194,50 @@ func (p *Pipeline) openBatch(b *Batch) {
 		return
 	}
 	b.opened = true
-	var run peerRun // per-peer counts, added once per run of one peer
+	// Authenticate every datagram, then check the batch against the
+	// replay windows under one lock per key (aead.AcceptTickets), then
+	// act on what passed.
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
+		b.tickets[i] = aead.Ticket{}
 		if s.verdict != vDeliver {
 			continue
 		}
 		var pt []byte
+		var t aead.Ticket
 		var err error
 		if b.views {
 			// Out of place, to where opening in place would have put
 			// the plaintext.
-			pt, err = s.peer.Session.OpenTo(s.buf[netRoom+aead.HeaderLen:netRoom+aead.HeaderLen], b.msgs[i].Buf[:s.n])
+			pt, t, err = s.peer.Session.AuthenticateTo(s.buf[netRoom+aead.HeaderLen:netRoom+aead.HeaderLen], b.msgs[i].Buf[:s.n])
 		} else {
-			pt, err = s.peer.Session.Open(s.buf[netRoom : netRoom+s.n])
+			pt, t, err = s.peer.Session.Authenticate(s.buf[netRoom : netRoom+s.n])
 		}
 		if err != nil || len(pt) == 0 {
 			s.verdict = vDrop
 			p.countOpenFailure(err)
 			continue
 		}
+		s.out, b.tickets[i] = pt, t
+	}
+	aead.AcceptTickets(b.tickets[:b.n], b.accepted[:b.n])
+	clear(b.tickets[:b.n]) // don't keep old keys alive
+	var run peerRun        // per-peer counts, added once per run of one peer
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		if s.verdict != vDeliver {
+			continue
+		}
+		if !b.accepted[i] {
+			s.verdict = vDrop
+			p.Counters.DropReplay.Add(1)
+			continue
+		}
 		run.count(s.peer, s.n)
-		s.out = pt
-		switch pt[0] {
+		switch s.out[0] {
 		case wire.TypeData:
 		case wire.TypeRelay, wire.TypeRelayed:
-			p.openRelay(b.snap, s, pt)
+			p.openRelay(b.snap, s, s.out)
 		default:
 			s.verdict = vControl
 		}

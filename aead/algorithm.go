@@ -119,7 +119,11 @@ func newCipher(a Algorithm, key []byte) (cipher.AEAD, error) {
 	switch a {
 	case AES128, AES256:
 		if useVGCM {
-			return vgcm.New(key[:n])
+			g, err := vgcm.New(key[:n])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", a, err)
+			}
+			return g, nil
 		}
 		b, err := aes.NewCipher(key[:n])
 		if err != nil {

@@ -266,8 +266,10 @@ xor8:
 	JMP  loop8
 
 loop2:
-	CMPQ CX, $2
-	JB   single
+	// Two blocks at a time; a last single block runs in the low lane and
+	// only its 16 bytes are read and written.
+	TESTQ CX, CX
+	JZ    done
 	VPSHUFB Y15, Y12, Y0
 	VPADDD  Y13, Y12, Y12
 	VPXOR   (AX), Y0, Y0
@@ -280,26 +282,14 @@ last2_256:
 	ROUNDS10TO13(Y0)
 	VAESENCLAST 448(AX), Y0, Y0
 xor2:
+	CMPQ CX, $2
+	JB   xor1
 	VPXOR   (SI), Y0, Y0
 	VMOVDQU Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	SUBQ $2, CX
 	JMP  loop2
-
-single:
-	TESTQ CX, CX
-	JZ    done
-	VPSHUFB X15, X12, X0
-	VPXOR   (AX), X0, X0
-	ROUNDS1TO9(X0)
-	CMPQ R9, $14
-	JEQ  last1_256
-	VAESENCLAST 320(AX), X0, X0
-	JMP  xor1
-last1_256:
-	ROUNDS10TO13(X0)
-	VAESENCLAST 448(AX), X0, X0
 xor1:
 	VPXOR   (SI), X0, X0
 	VMOVDQU X0, (DI)

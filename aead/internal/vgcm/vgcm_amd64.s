@@ -120,25 +120,31 @@ TEXT ·expandKey256(SB), NOSPLIT, $0-16
 #define ROUNDS10TO13(r) \
 	VAESENC 320(AX), r, r; VAESENC 352(AX), r, r; VAESENC 384(AX), r, r; VAESENC 416(AX), r, r
 
-// GFMUL sets dst to a·b in the GHASH domain (xmm; X14 holds the
-// polynomial). t0-t3 are scratch; dst may be a.
+// FOLD reduces the 256-bit product lo ^ mid<<64 ^ hi<<128 (mid the
+// schoolbook middle) into dst in the GHASH domain (X14 holds the
+// polynomial). t is scratch; lo, hi and mid are clobbered.
+#define FOLD(lo, hi, mid, t, dst) \
+	VPSLLDQ $8, mid, t; \
+	VPSRLDQ $8, mid, mid; \
+	VPXOR t, lo, lo; \
+	VPXOR mid, hi, hi; \
+	VPCLMULQDQ $0x01, lo, X14, t; \
+	VPSHUFD $78, lo, lo; \
+	VPXOR t, lo, lo; \
+	VPCLMULQDQ $0x01, lo, X14, t; \
+	VPSHUFD $78, lo, lo; \
+	VPXOR t, lo, lo; \
+	VPXOR hi, lo, dst
+
+// GFMUL sets dst to a·b in the GHASH domain (xmm). t0-t3 are scratch;
+// dst may be a.
 #define GFMUL(a, b, dst, t0, t1, t2, t3) \
 	VPCLMULQDQ $0x00, b, a, t0; \
 	VPCLMULQDQ $0x11, b, a, t1; \
 	VPCLMULQDQ $0x01, b, a, t2; \
 	VPCLMULQDQ $0x10, b, a, t3; \
 	VPXOR t3, t2, t2; \
-	VPSLLDQ $8, t2, t3; \
-	VPSRLDQ $8, t2, t2; \
-	VPXOR t3, t0, t0; \
-	VPXOR t2, t1, t1; \
-	VPCLMULQDQ $0x01, t0, X14, t3; \
-	VPSHUFD $78, t0, t0; \
-	VPXOR t3, t0, t0; \
-	VPCLMULQDQ $0x01, t0, X14, t3; \
-	VPSHUFD $78, t0, t0; \
-	VPXOR t3, t0, t0; \
-	VPXOR t1, t0, dst
+	FOLD(t0, t1, t2, t3, dst)
 
 // func initH(rk *[15][32]byte, nr int, htab *[32][16]byte)
 // H = E(0); htab[16-k] = H^k (as H·x, byte-reversed), k = 1..16, and
@@ -312,17 +318,7 @@ done:
 #define REDUCE \
 	VPXOR X8, X10, X10; \
 	VPXOR X9, X10, X10; \
-	VPSLLDQ $8, X10, X5; \
-	VPSRLDQ $8, X10, X10; \
-	VPXOR X5, X8, X8; \
-	VPXOR X10, X9, X9; \
-	VPCLMULQDQ $0x01, X8, X14, X5; \
-	VPSHUFD $78, X8, X8; \
-	VPXOR X5, X8, X8; \
-	VPCLMULQDQ $0x01, X8, X14, X5; \
-	VPSHUFD $78, X8, X8; \
-	VPXOR X5, X8, X8; \
-	VPXOR X9, X8, X13
+	FOLD(X8, X9, X10, X5, X13)
 
 // PAIR loads the two blocks at off(SI), byte-reverses them and
 // multiplies them by the two powers at off(DX) into Y8-Y10.

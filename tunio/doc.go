@@ -50,6 +50,14 @@ type Device interface {
 	Close() error
 }
 
+// RunWriter is a Device whose writes coalesce packets into superpackets
+// and that can hold back the last run of a write until the next one, so
+// that a run spanning two of the caller's batches still becomes one
+// superpacket (*Tun and its queues; see Tun.WriteRuns).
+type RunWriter interface {
+	WriteRuns(bufs [][]byte, offset, verified int, hold bool) (n, heldVerified int, err error)
+}
+
 // Type is the kind of virtual device.
 type Type uint8
 

@@ -140,16 +140,19 @@ func checksumOK(pkt []byte, si segInfo) bool {
 // one flow with valid checksums, contiguous TCP sequence numbers, equal
 // payload sizes except a shorter (or equal) last one, PSH only on the last,
 // at most maxRunSegments packets and 64 KiB. A run of one means "write as
-// is". bufs[j] must all be at least offset long.
-func findRun(bufs [][]byte, offset, i int, tcp, udp bool) (end int, first segInfo, total int) {
+// is". bufs[j] must all be at least offset long. The first trusted
+// packets from i have had their checksums verified already (a run held
+// back by an earlier call, see queue.WriteRuns) and are not summed again.
+//
+// open reports a run that only ended because bufs did: a later packet of
+// the same flow could still extend it (it is coalescible, has room for
+// another segment, and did not end in a short or PSH segment).
+func findRun(bufs [][]byte, offset, i, trusted int, tcp, udp bool) (end int, first segInfo, total int, open bool) {
 	a := bufs[i][offset:]
 	first = parseSegment(a, udp)
 	isTCP := first.kind == kindTCP4 || first.kind == kindTCP6
-	if first.kind == kindNone || (isTCP && !tcp) || i+1 >= len(bufs) {
-		return i + 1, first, first.payload
-	}
-	if isTCP && first.flags&tcpFlagPSH != 0 {
-		return i + 1, first, first.payload
+	if first.kind == kindNone || (isTCP && !tcp) || (isTCP && first.flags&tcpFlagPSH != 0) {
+		return i + 1, first, first.payload, false
 	}
 	// The IPv4 total length or the IPv6 payload length must fit 16 bits.
 	limit := maxPacket
@@ -157,8 +160,11 @@ func findRun(bufs [][]byte, offset, i int, tcp, udp bool) (end int, first segInf
 		limit += 40
 	}
 	total = first.payload
+	if i+1 >= len(bufs) {
+		return i + 1, first, total, first.hdrLen+2*total <= limit
+	}
 	seq := first.seq + uint32(first.payload)
-	checked := false
+	checked := trusted > 0
 	j := i + 1
 	for ; j < len(bufs) && j-i < maxRunSegments; j++ {
 		b := bufs[j][offset:]
@@ -166,25 +172,25 @@ func findRun(bufs [][]byte, offset, i int, tcp, udp bool) (end int, first segInf
 		if bi.payload > first.payload || !sameFlow(a, first, b, bi) ||
 			(isTCP && bi.seq != seq) ||
 			first.hdrLen+total+bi.payload > limit {
-			break
+			return j, first, total, false
 		}
 		if !checked {
 			if !checksumOK(a, first) {
-				return i + 1, first, first.payload
+				return i + 1, first, first.payload, false
 			}
 			checked = true
 		}
-		if !checksumOK(b, bi) {
-			break
+		if j-i >= trusted && !checksumOK(b, bi) {
+			return j, first, total, false
 		}
 		total += bi.payload
 		seq += uint32(bi.payload)
 		if bi.payload < first.payload || bi.flags&tcpFlagPSH != 0 {
-			j++
-			break
+			return j + 1, first, total, false
 		}
 	}
-	return j, first, total
+	open = j == len(bufs) && j-i < maxRunSegments && first.hdrLen+total+first.payload <= limit
+	return j, first, total, open
 }
 
 // finishRun turns the first packet of a run (a, described by si, followed

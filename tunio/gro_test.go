@@ -12,7 +12,7 @@ func coalesceAll(bufs [][]byte, offset int, tcp, udp bool) ([][]byte, []virtioHd
 	var out [][]byte
 	var hdrs []virtioHdr
 	for i := 0; i < len(bufs); {
-		end, first, total := findRun(bufs, offset, i, tcp, udp)
+		end, first, total, _ := findRun(bufs, offset, i, 0, tcp, udp)
 		a := bufs[i][offset:]
 		if end == i+1 {
 			out, hdrs = append(out, append([]byte(nil), a...)), append(hdrs, virtioHdr{})
@@ -182,7 +182,7 @@ func TestCoalesceAllocationFree(t *testing.T) {
 		for i := range bufs {
 			copy(bufs[i], orig[i])
 		}
-		end, first, total := findRun(bufs, 1, 0, true, true)
+		end, first, total, _ := findRun(bufs, 1, 0, 0, true, true)
 		finishRun(bufs[0][1:], first, total, 0)
 		if end != len(bufs) {
 			t.Fatalf("run ends at %d", end)
@@ -267,7 +267,7 @@ func BenchmarkCoalesce(b *testing.B) {
 			b.SetBytes(int64(n * mss))
 			for b.Loop() {
 				copy(bufs[0], hdr[0])
-				end, first, total := findRun(bufs, 1, 0, true, true)
+				end, first, total, _ := findRun(bufs, 1, 0, 0, true, true)
 				finishRun(bufs[0][1:], first, total, 0)
 				if end != n {
 					b.Fatalf("run of %d", end)
@@ -275,5 +275,51 @@ func BenchmarkCoalesce(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 		})
+	}
+}
+
+// TestFindRunOpen checks which runs findRun reports open (a later packet
+// could extend them, so WriteRuns may hold them back) and that trusted
+// packets are not verified again.
+func TestFindRunOpen(t *testing.T) {
+	ack := spec{flags: tcpFlagACK}
+	psh := stream(ack, 3, 1000, 0)
+	psh[2] = build(spec{flags: tcpFlagACK | tcpFlagPSH, seq: 2000, id: 2, payload: pattern(2000, 1000)})
+	full := stream(ack, 46, 1400, 0) // 46 × 1400 + 40: no room for a 47th
+	for _, tc := range []struct {
+		name     string
+		pkts     [][]byte
+		end      int
+		wantOpen bool
+	}{
+		{"tcp run to the end", stream(ack, 5, 1000, 0), 5, true},
+		{"udp run to the end", stream(spec{udp: true}, 4, 500, 0), 4, true},
+		{"lone segment", stream(ack, 1, 1000, 0), 1, true},
+		{"short last", stream(ack, 4, 1000, 10), 4, false},
+		{"psh last", psh, 3, false},
+		{"lone psh", psh[2:], 1, false},
+		{"full", full, 46, false},
+		{"maxRunSegments", stream(ack, maxRunSegments, 100, 0), maxRunSegments, false},
+		{"no payload", [][]byte{build(ack)}, 1, false},
+		{"ends in another flow", append(stream(ack, 3, 1000, 0), build(spec{flags: tcpFlagACK, sport: 9, payload: pattern(0, 1000)})), 3, false},
+	} {
+		end, _, _, open := findRun(tc.pkts, 0, 0, 0, true, true)
+		if end != tc.end || open != tc.wantOpen {
+			t.Errorf("%s: end %d open %v, want %d %v", tc.name, end, open, tc.end, tc.wantOpen)
+		}
+	}
+	// Without TSO a TCP segment is never open.
+	if _, _, _, open := findRun(stream(ack, 1, 1000, 0), 0, 0, 0, false, true); open {
+		t.Error("a TCP segment is open with TSO off")
+	}
+	// A bad checksum among the trusted packets is not seen (they were
+	// verified when held back); after them it ends the run as always.
+	bad := stream(ack, 4, 1000, 0)
+	bad[1] = build(spec{flags: tcpFlagACK, seq: 1000, id: 1, payload: pattern(1000, 1000), badCsum: true})
+	if end, _, _, open := findRun(bad, 0, 0, 2, true, true); end != 4 || !open {
+		t.Errorf("bad checksum within the trusted: end %d open %v, want 4 true", end, open)
+	}
+	if end, _, _, _ := findRun(bad, 0, 0, 1, true, true); end != 1 {
+		t.Errorf("bad checksum after the trusted: end %d, want 1", end)
 	}
 }

@@ -341,3 +341,82 @@ func TestRootMultiQueue(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRootWriteRunsHoldsOpenRun sends ten TCP segments to a kernel
+// listener in two WriteRuns calls: the first holds back its open run of
+// six, the second writes it with the other four as one superpacket; the
+// listener must get every byte. Without offloads nothing is held.
+func TestRootWriteRunsHoldsOpenRun(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		disable tunio.Offloads
+	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newNetns(t)
+			var dev *tunio.Tun
+			var ln *net.TCPListener
+			inNetns(t, ns, func() {
+				dev = openConfigured(t, tunio.Options{DisableOffloads: tc.disable}, "10.94.0.1/24")
+				var err error
+				if ln, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(10, 94, 0, 1), Port: 7000}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			defer ln.Close()
+			peer := netip.MustParseAddrPort("10.94.0.2:6000")
+			srv := netip.MustParseAddrPort("10.94.0.1:7000")
+			if _, err := dev.Write([][]byte{tunio.BuildPacket(peer, srv, false, 5000, 0, fSYN, mssOpt, nil)}, 0); err != nil {
+				t.Fatal(err)
+			}
+			sa := readMatching(t, dev, func(p []byte) bool {
+				return len(p) >= 40 && p[9] == 6 && binary.BigEndian.Uint16(p[22:]) == 6000 && p[33]&(fSYN|fACK) == fSYN|fACK
+			})
+			ack := binary.BigEndian.Uint32(sa[24:]) + 1
+			data := bytes.Repeat([]byte("held runs!"), 1360)
+			seg := func(i int) []byte {
+				flags := uint8(fACK)
+				if i == 9 {
+					flags |= fPSH
+				}
+				return append(make([]byte, 2), tunio.BuildPacket(peer, srv, false, 5001+uint32(i*1360), ack, flags, nil, data[i*1360:(i+1)*1360])...)
+			}
+			first := [][]byte{append(make([]byte, 2), tunio.BuildPacket(peer, srv, false, 5001, ack, fACK, nil, nil)...)}
+			for i := range 6 {
+				first = append(first, seg(i))
+			}
+			n, ver, err := dev.WriteRuns(first, 2, 0, true)
+			wantN, wantVer := 1, 6 // the bare ACK; six segments held
+			if tc.disable != 0 {
+				wantN, wantVer = len(first), 0
+			}
+			if err != nil || n != wantN || ver != wantVer {
+				t.Fatalf("first WriteRuns = %d, %d, %v; want %d, %d", n, ver, err, wantN, wantVer)
+			}
+			second := append([][]byte{}, first[n:]...)
+			for i := 6; i < 10; i++ {
+				second = append(second, seg(i))
+			}
+			if n, ver, err := dev.WriteRuns(second, 2, wantVer, true); err != nil || n != len(second) || ver != 0 {
+				t.Fatalf("second WriteRuns = %d, %d, %v; want %d (the run ends in PSH)", n, ver, err, len(second))
+			}
+			ln.SetDeadline(time.Now().Add(5 * time.Second))
+			c, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got := make([]byte, len(data))
+			if _, err := readFull(c, got); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("listener read %v; data equal %v", err, bytes.Equal(got, data))
+			}
+			wantMerged := uint64(1)
+			if tc.disable != 0 {
+				wantMerged = 0
+			}
+			if _, merged := tunio.Superpackets(dev); merged != wantMerged {
+				t.Fatalf("%d superpackets written, want %d", merged, wantMerged)
+			}
+		})
+	}
+}

@@ -57,9 +57,18 @@ type queue struct {
 	wiov  [maxRunSegments + 1]unix.Iovec
 	wniov int // iovecs of a prepared writev not yet done (EAGAIN), else 0
 	wend  int // end of the prepared run in wbufs
+	// WriteRuns: hold back an open last run (whold), the checksums
+	// already verified at the front of wbufs (wtrusted), and those of
+	// the run held back (wheld).
+	whold    bool
+	wtrusted int
+	wheld    int
 }
 
-var _ Device = (*queue)(nil)
+var (
+	_ Device    = (*queue)(nil)
+	_ RunWriter = (*queue)(nil)
+)
 
 func newQueue(t *Tun, fd int, path string) (*queue, error) {
 	// os.NewFile sees O_NONBLOCK and registers the fd with the poller, so
@@ -243,8 +252,18 @@ func (q *queue) readVnet(fd int) bool {
 
 // Write implements Device; see Tun.Write.
 func (q *queue) Write(bufs [][]byte, offset int) (int, error) {
+	n, _, err := q.write(bufs, offset, 0, false)
+	return n, err
+}
+
+// WriteRuns implements RunWriter; see Tun.WriteRuns.
+func (q *queue) WriteRuns(bufs [][]byte, offset, verified int, hold bool) (n, heldVerified int, err error) {
+	return q.write(bufs, offset, verified, hold)
+}
+
+func (q *queue) write(bufs [][]byte, offset, verified int, hold bool) (int, int, error) {
 	if offset < 0 {
-		return 0, fmt.Errorf("tunio.Write %s: %w", q.t.name, ErrBadOffset)
+		return 0, 0, fmt.Errorf("tunio.Write %s: %w", q.t.name, ErrBadOffset)
 	}
 	lim := len(bufs)
 	for i, b := range bufs {
@@ -254,6 +273,8 @@ func (q *queue) Write(bufs [][]byte, offset int) (int, error) {
 		}
 	}
 	q.wbufs, q.woff, q.wn, q.werr, q.wniov = bufs[:lim], offset, 0, nil, 0
+	q.whold = hold && lim == len(bufs) && q.vnet && (q.tso || q.uso)
+	q.wtrusted, q.wheld = min(verified, lim), 0
 	err := q.rc.Write(q.wfunc)
 	n := q.wn
 	if err == nil {
@@ -263,13 +284,17 @@ func (q *queue) Write(bufs [][]byte, offset int) (int, error) {
 	for i := range q.wniov {
 		q.wiov[i].Base = nil
 	}
+	heldVerified := 0
+	if err == nil && n < lim && q.whold {
+		heldVerified = q.wheld // writeVnet stopped at the open last run
+	}
 	if err == nil && lim < len(bufs) {
 		err = ErrBadOffset
 	}
 	if err != nil {
-		return n, q.wrapErr("write", err)
+		return n, 0, q.wrapErr("write", err)
 	}
-	return n, nil
+	return n, heldVerified, nil
 }
 
 // writeRaw runs on the poller's behalf; false means "would block, wait".
@@ -298,8 +323,8 @@ func (q *queue) writeRaw(fd uintptr) bool {
 // (its headers rewritten by finishRun) and the payloads of the others.
 func (q *queue) writeVnet(fd int) bool {
 	for q.wn < len(q.wbufs) {
-		if q.wniov == 0 {
-			q.prepareRun()
+		if q.wniov == 0 && !q.prepareRun() {
+			return true // the open last run is held back (WriteRuns)
 		}
 		// unsafe: writev needs the iovec array's address; q.wiov lives in
 		// the queue (heap) and its Base pointers keep the buffers alive.
@@ -322,10 +347,24 @@ func (q *queue) writeVnet(fd int) bool {
 	return true
 }
 
-// prepareRun finds the run starting at q.wn and fills q.wiov for it.
-func (q *queue) prepareRun() {
+// prepareRun finds the run starting at q.wn and fills q.wiov for it. It
+// returns false, preparing nothing, for an open last run WriteRuns is to
+// hold back (q.wheld is then the number of its packets whose checksums
+// findRun verified).
+func (q *queue) prepareRun() bool {
 	bufs, off, i := q.wbufs, q.woff, q.wn
-	end, first, total := findRun(bufs, off, i, q.tso, q.uso)
+	trusted := 0
+	if i < q.wtrusted {
+		trusted = q.wtrusted - i
+	}
+	end, first, total, open := findRun(bufs, off, i, trusted, q.tso, q.uso)
+	if open && q.whold {
+		q.wheld = 0
+		if end-i > 1 {
+			q.wheld = end - i // a run of two or more: all of it verified
+		}
+		return false
+	}
 	a := bufs[i][off:]
 	q.wend = end
 	q.wiov[0].Base, q.wiov[0].Len = &q.whdr[0], virtioHdrLen
@@ -337,7 +376,7 @@ func (q *queue) prepareRun() {
 			q.wiov[1].SetLen(len(a))
 			q.wniov = 2
 		}
-		return
+		return true
 	}
 	var lastFlags uint8
 	if first.kind == kindTCP4 || first.kind == kindTCP6 {
@@ -355,6 +394,7 @@ func (q *queue) prepareRun() {
 		n++
 	}
 	q.wniov = n
+	return true
 }
 
 // rawIO is read(2) or write(2) (trap) of b on the non-blocking fd, as a raw

@@ -67,11 +67,20 @@ func (p *Pipeline) routineCloseDevice() {
 	defer p.wg.Done()
 	defer close(p.control)
 	p.closeLoop(&p.in)
+	p.in.writeMu.Lock()
+	p.flushCarry()
+	p.in.writeMu.Unlock()
 }
 
 // deliverBatch writes the data packets of b to the device, hands the rest
 // to the control plane and returns b to the free ring (the device writer's
 // per-batch work; the caller holds in.writeMu).
+//
+// When another batch is already on its way behind b, a last run of
+// packets that the device could still coalesce with that batch's (a TCP
+// or UDP flow cut by the batch boundary) is held back and written at the
+// front of the next batch's write, so it becomes one superpacket instead
+// of two (tunio.RunWriter); b then stays out of the free ring until then.
 func (p *Pipeline) deliverBatch(b *Batch) {
 	d := &p.in
 	learning, now, ttl := b.snap.Learning, int64(0), int64(p.cfg.SwitchTimeout/time.Second)
@@ -103,28 +112,86 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 			s.peer.Stats.OutBytes.Add(uint64(len(s.out)))
 		}
 	}
-	if k > 0 {
-		p.Counters.DeviceOutBytes.Add(uint64(bytes))
-		n, err := p.dev.Write(b.bufs[:k], devRoom)
-		p.Counters.DeviceOut.Add(uint64(n))
-		if err != nil {
-			if !p.isClosed(err) {
-				if p.debugOK() {
-					p.log.Debug("writing to device failed", zap.Error(err))
-				}
-			}
-			p.Counters.DropWriteFailed.Add(uint64(k - n))
-		}
-	}
 	if len(fwd) > 0 {
 		p.forward(fwd)
 		clear(fwd)
 	}
+	p.Counters.DeviceOutBytes.Add(uint64(bytes))
+	// More is coming when a batch behind b is in flight (inflight counts
+	// b too); only then may a run wait for it.
+	hold := p.runs != nil && d.inflight.Load() > 1
+	held := p.writeDevice(b, k, hold)
+	if held > 0 {
+		p.carry, p.carryK, p.carryN = b, k, held
+		return
+	}
+	p.releaseDelivered(b, k)
+}
+
+// writeDevice writes the packets b.bufs[:k] of b, behind the packets
+// still held from the previous batch (p.carry), which it releases. With
+// hold it may hold back b's last run and returns how many packets that
+// is (0: everything written). Called under in.writeMu.
+func (p *Pipeline) writeDevice(b *Batch, k int, hold bool) int {
+	c, cn, ck := p.carry, p.carryN, p.carryK
+	list := b.bufs[:k]
+	if c != nil {
+		list = append(append(p.devBufs[:0], c.bufs[ck-cn:ck]...), list...)
+	}
+	written, held, failed := 0, 0, 0
+	if len(list) > 0 {
+		var n, ver int
+		var err error
+		if p.runs != nil {
+			n, ver, err = p.runs.WriteRuns(list, devRoom, p.carryVer, hold)
+		} else {
+			n, err = p.dev.Write(list, devRoom)
+		}
+		written = n
+		switch {
+		case err != nil:
+			failed = len(list) - n
+			if !p.isClosed(err) && p.debugOK() {
+				p.log.Debug("writing to device failed", zap.Error(err))
+			}
+		case n < len(list) && n < cn:
+			// The open run reaches back into the held packets: two
+			// batches would wait for a third. Write it now.
+			m, err := p.dev.Write(list[n:], devRoom)
+			written += m
+			if err != nil {
+				failed = len(list) - n - m
+			}
+		case n < len(list):
+			held, p.carryVer = len(list)-n, ver
+		}
+	}
+	p.Counters.DeviceOut.Add(uint64(written))
+	p.Counters.DropWriteFailed.Add(uint64(failed))
+	if c != nil {
+		clear(p.devBufs[:len(list)])
+		p.carry = nil
+		p.releaseDelivered(c, ck)
+	}
+	return held
+}
+
+// releaseDelivered returns batch b, whose first k bufs went to the device,
+// to the free ring.
+func (p *Pipeline) releaseDelivered(b *Batch, k int) {
 	for i := 0; i < k; i++ {
 		b.bufs[i] = nil
 	}
 	b.reset()
-	_ = d.free.Push(b) // fails only at shutdown: the batch is dropped
+	_ = p.in.free.Push(b) // fails only at shutdown: the batch is dropped
+}
+
+// flushCarry writes the packets still held from the last batch (shutdown).
+// Called under in.writeMu.
+func (p *Pipeline) flushCarry() {
+	if p.carry != nil {
+		p.writeDevice(p.carry, 0, false)
+	}
 }
 
 // classifyIn finds the sending peer of each of the n datagrams just read

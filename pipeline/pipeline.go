@@ -157,6 +157,16 @@ type Pipeline struct {
 	tooBigBuf  []byte
 	tooBigOut  [][]byte
 
+	// The device writer's carry (deliverBatch, under in.writeMu): the
+	// batch whose last carryN of its carryK packets for the device, an
+	// open run, were held back to go out with the next batch's; carryVer
+	// of them have verified checksums. runs is dev as a RunWriter (nil:
+	// nothing is held) and devBufs the scratch of a write behind a carry.
+	runs                     tunio.RunWriter
+	carry                    *Batch
+	carryK, carryN, carryVer int
+	devBufs                  [][]byte
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	wg        sync.WaitGroup
@@ -331,6 +341,9 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		floodMsg:  make([]udpio.Message, 1),
 	}
 	p.out.write, p.in.write = p.sendBatch, p.deliverBatch
+	if rw, ok := p.dev.(tunio.RunWriter); ok {
+		p.runs, p.devBufs = rw, make([][]byte, 0, 2*cfg.BatchSize)
+	}
 	p.snap.Store(&Snapshot{})
 	return p
 }

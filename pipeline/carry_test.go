@@ -134,11 +134,18 @@ func TestDeliverCarriesOpenRun(t *testing.T) {
 	if r.rx.carry != nil || r.rx.in.free.Len() != freeBefore+1 {
 		t.Fatalf("carry %p, %d free, want none and %d", r.rx.carry, r.rx.in.free.Len(), freeBefore+1)
 	}
-	if got := r.dev.verified; len(got) != 2 || got[0] != 0 || got[1] != 3 {
-		t.Fatalf("verified counts passed %v, want [0 3]", got)
+	// A batch with no carry in front claims no verified packets, however
+	// many the last carry had.
+	b3, p3 := r.batch(t, 8)
+	r.deliver(b3, 1)
+	if err := samePackets(r.written(), p3); err != nil {
+		t.Fatalf("third batch: %v", err)
 	}
-	if c := r.rx.Counters.Values(); c.DeviceOut != 16 || c.DropWriteFailed != 0 {
-		t.Fatalf("device out %d, failed %d; want 16, 0", c.DeviceOut, c.DropWriteFailed)
+	if got := r.dev.verified; len(got) != 3 || got[0] != 0 || got[1] != 3 || got[2] != 0 {
+		t.Fatalf("verified counts passed %v, want [0 3 0]", got)
+	}
+	if c := r.rx.Counters.Values(); c.DeviceOut != 24 || c.DropWriteFailed != 0 {
+		t.Fatalf("device out %d, failed %d; want 24, 0", c.DeviceOut, c.DropWriteFailed)
 	}
 }
 

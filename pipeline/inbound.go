@@ -143,7 +143,11 @@ func (p *Pipeline) writeDevice(b *Batch, k int, hold bool) int {
 		var n, ver int
 		var err error
 		if p.runs != nil {
-			n, ver, err = p.runs.WriteRuns(list, devRoom, p.carryVer, hold)
+			verified := 0 // the held packets' count only when they lead the list
+			if c != nil {
+				verified = p.carryVer
+			}
+			n, ver, err = p.runs.WriteRuns(list, devRoom, verified, hold)
 		} else {
 			n, err = p.dev.Write(list, devRoom)
 		}

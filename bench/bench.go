@@ -246,6 +246,9 @@ type Report struct {
 	Baseline string            `json:"baseline,omitempty"`
 	Results  []Result          `json:"results"`
 	Ratios   map[string]Ratios `json:"ratios,omitempty"`
+	// RoundRatios holds, with a baseline and several rounds, the spread
+	// of each round's own ratios per contender and figure.
+	RoundRatios map[string]map[string]RatioSpread `json:"round_ratios,omitempty"`
 	// Rounds holds every round's own results when there was more than
 	// one; Results then holds their medians.
 	Rounds [][]Result `json:"rounds,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -158,6 +159,7 @@ func Markdown(rep *Report) string {
 			float64(a.PeakRSSBytes)/(1<<20), float64(bb.PeakRSSBytes)/(1<<20), x(ra.PeakRSS),
 			a.CPUSeconds, bb.CPUSeconds)
 	}
+	b.WriteString(roundRatioTable(rep))
 	b.WriteString(efficiencyTable(rep))
 	b.WriteString(retransmitTable(rep))
 	var errs []string
@@ -275,4 +277,100 @@ func WriteFiles(rep *Report, dir string) (Files, error) {
 		}
 	}
 	return f, nil
+}
+
+// RatioSpread is one figure's ratio to the baseline taken within each
+// round, where both were measured minutes apart, over the rounds: the
+// median (the lower middle one for an even count), the lowest and the
+// highest, and how many rounds had the figure on both sides. On a noisy
+// machine it is steadier than the ratio of the two medians, which may
+// come from different rounds.
+type RatioSpread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Rounds int     `json:"rounds"`
+}
+
+// ratioFigures names the figures of Ratios, as in its JSON, in the order
+// of the report's columns.
+var ratioFigures = []struct {
+	name string
+	get  func(Ratios) float64
+}{
+	{"tcp_a_to_b", func(r Ratios) float64 { return r.TCPAtoB }},
+	{"tcp_b_to_a", func(r Ratios) float64 { return r.TCPBtoA }},
+	{"tcp_parallel", func(r Ratios) float64 { return r.TCPParallel }},
+	{"udp_pps", func(r Ratios) float64 { return r.UDPPPS }},
+	{"udp_sustained_pps", func(r Ratios) float64 { return r.UDPSustained }},
+	{"ping_idle_avg", func(r Ratios) float64 { return r.PingIdleAvg }},
+	{"ping_load_avg", func(r Ratios) float64 { return r.PingLoadAvg }},
+}
+
+// ComputeRoundRatios returns, per contender other than the baseline and
+// per figure (named as in Ratios' JSON), the spread of the ratios each
+// round gives on its own. Nil without a baseline or with fewer than two
+// rounds; a round without the baseline does not count.
+func ComputeRoundRatios(rounds [][]Result, baseline string) map[string]map[string]RatioSpread {
+	if baseline == "" || len(rounds) < 2 {
+		return nil
+	}
+	per := map[string]map[string][]float64{}
+	for _, round := range rounds {
+		ratios, err := ComputeRatios(round, baseline)
+		if err != nil {
+			continue
+		}
+		for name, r := range ratios {
+			if name == baseline {
+				continue
+			}
+			if per[name] == nil {
+				per[name] = map[string][]float64{}
+			}
+			for _, f := range ratioFigures {
+				if v := f.get(r); v > 0 {
+					per[name][f.name] = append(per[name][f.name], v)
+				}
+			}
+		}
+	}
+	out := map[string]map[string]RatioSpread{}
+	for name, figs := range per {
+		out[name] = map[string]RatioSpread{}
+		for fig, vs := range figs {
+			sort.Float64s(vs)
+			out[name][fig] = RatioSpread{Median: vs[(len(vs)-1)/2], Min: vs[0], Max: vs[len(vs)-1], Rounds: len(vs)}
+		}
+	}
+	return out
+}
+
+// roundRatioTable renders ComputeRoundRatios' spreads, one row per
+// contender: "median× (lowest–highest)". Empty when there are none.
+func roundRatioTable(rep *Report) string {
+	if len(rep.RoundRatios) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nRatios to **%s** round by round (each round's own ratio: the median round's, and the lowest–highest):\n\n", rep.Baseline)
+	b.WriteString("| contender | TCP a→b | TCP b→a | TCP ×" + fmt.Sprint(rep.Options.Streams) + " | UDP 64 B | UDP 64 B ≤1 % loss | ping idle | ping loaded |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Results {
+		figs, ok := rep.RoundRatios[r.Contender]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s", mdEscape(r.Contender))
+		for _, f := range ratioFigures {
+			s, ok := figs[f.name]
+			if !ok {
+				b.WriteString(" | –")
+				continue
+			}
+			fmt.Fprintf(&b, " | %.2f× (%.2f–%.2f)", s.Median, s.Min, s.Max)
+		}
+		b.WriteString(" |\n")
+	}
+	return b.String()
 }

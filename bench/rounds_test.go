@@ -99,3 +99,49 @@ func TestMarkdownSaysRounds(t *testing.T) {
 		t.Errorf("three-round report does not say so:\n%s", md)
 	}
 }
+
+// TestRoundRatios: each round's own ratio, then median, lowest and
+// highest over the rounds, which differs from the ratio of the medians
+// when the medians come from different rounds.
+func TestRoundRatios(t *testing.T) {
+	rounds := [][]Result{
+		{roundResult("pc", 6000, 100e3, 3.0, 17<<20, 2, 0), roundResult("neb", 3000, 100e3, 1.0, 28<<20, 3, 0)}, // 2.0×
+		{roundResult("pc", 4000, 120e3, 2.0, 17<<20, 2, 0), roundResult("neb", 4000, 80e3, 1.0, 28<<20, 3, 0)},  // 1.0×
+		{roundResult("pc", 5000, 110e3, 4.0, 17<<20, 2, 0), roundResult("neb", 2000, 110e3, 2.0, 28<<20, 3, 0)}, // 2.5×
+		{roundResult("pc", 4500, 90e3, 1.0, 17<<20, 2, 0), roundResult("neb", 1500, 0, 0.5, 28<<20, 3, 0)},      // 3.0×
+	}
+	rounds[3][1].UDP64, rounds[3][1].UDP64Sustained = nil, nil // a figure missing in one round
+	rr := ComputeRoundRatios(rounds, "neb")
+	if _, ok := rr["neb"]; ok || len(rr) != 1 {
+		t.Fatalf("spreads for %v, want pc only", rr)
+	}
+	pc := rr["pc"]
+	for fig, want := range map[string]RatioSpread{
+		"tcp_a_to_b":    {Median: 2.0, Min: 1.0, Max: 3.0, Rounds: 4}, // lower middle of 1, 2, 2.5, 3
+		"udp_pps":       {Median: 1.0, Min: 1.0, Max: 1.5, Rounds: 3},
+		"ping_load_avg": {Median: 2.0, Min: 2.0, Max: 3.0, Rounds: 4},
+	} {
+		if got := pc[fig]; got != want {
+			t.Errorf("%s: %+v, want %+v", fig, got, want)
+		}
+	}
+	if _, ok := pc["tcp_b_to_a"]; ok {
+		t.Error("a figure no round has got a spread")
+	}
+	if ComputeRoundRatios(rounds[:1], "neb") != nil || ComputeRoundRatios(rounds, "") != nil {
+		t.Error("spreads from one round or without a baseline")
+	}
+	if got := ComputeRoundRatios(rounds, "tinc"); len(got) != 0 {
+		t.Errorf("spreads against an unknown baseline: %v", got)
+	}
+
+	rep := &Report{Baseline: "neb", Results: MergeRounds(rounds), RoundRatios: rr}
+	rep.Options.Streams = 4
+	md := Markdown(rep)
+	if !strings.Contains(md, "Ratios to **neb** round by round") || !strings.Contains(md, "| pc | 2.00× (1.00–3.00) | – | – | 1.00× (1.00–1.50) |") {
+		t.Errorf("round-by-round table missing or wrong:\n%s", md)
+	}
+	if strings.Contains(Markdown(&Report{Results: rep.Results}), "round by round") {
+		t.Error("a report without spreads has their table")
+	}
+}

@@ -101,6 +101,7 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 		return rep, fmt.Errorf("bench.Run: %w", err)
 	}
 	rep.Ratios = ratios
+	rep.RoundRatios = ComputeRoundRatios(rep.Rounds, baseline)
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("bench.Run: %w", err)
 	}

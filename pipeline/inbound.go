@@ -78,7 +78,7 @@ func (p *Pipeline) routineCloseDevice() {
 //
 // When another batch is already on its way behind b, a last run of
 // packets that the device could still coalesce with that batch's (a TCP
-// or UDP flow cut by the batch boundary) is held back and written at the
+// flow cut by the batch boundary) is held back and written at the
 // front of the next batch's write, so it becomes one superpacket instead
 // of two (tunio.RunWriter); b then stays out of the free ring until then.
 func (p *Pipeline) deliverBatch(b *Batch) {

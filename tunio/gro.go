@@ -144,9 +144,12 @@ func checksumOK(pkt []byte, si segInfo) bool {
 // packets from i have had their checksums verified already (a run held
 // back by an earlier call, see queue.WriteRuns) and are not summed again.
 //
-// open reports a run that only ended because bufs did: a later packet of
-// the same flow could still extend it (it is coalescible, has room for
-// another segment, and did not end in a short or PSH segment).
+// open reports a TCP run that only ended because bufs did: a later
+// segment of the same flow could still extend it (it has room for another
+// segment and did not end in a short or PSH segment). UDP runs are never
+// open: held back, a run of small datagrams reaches the application in
+// larger bursts, and the harness's unthrottled 64-byte rate was 8–12 %
+// lower (side by side, five rounds) with no gain at 1 % loss.
 func findRun(bufs [][]byte, offset, i, trusted int, tcp, udp bool) (end int, first segInfo, total int, open bool) {
 	a := bufs[i][offset:]
 	first = parseSegment(a, udp)
@@ -161,7 +164,7 @@ func findRun(bufs [][]byte, offset, i, trusted int, tcp, udp bool) (end int, fir
 	}
 	total = first.payload
 	if i+1 >= len(bufs) {
-		return i + 1, first, total, first.hdrLen+2*total <= limit
+		return i + 1, first, total, isTCP && first.hdrLen+2*total <= limit
 	}
 	seq := first.seq + uint32(first.payload)
 	checked := trusted > 0
@@ -189,7 +192,7 @@ func findRun(bufs [][]byte, offset, i, trusted int, tcp, udp bool) (end int, fir
 			return j + 1, first, total, false
 		}
 	}
-	open = j == len(bufs) && j-i < maxRunSegments && first.hdrLen+total+first.payload <= limit
+	open = j == len(bufs) && j-i < maxRunSegments && first.hdrLen+total+first.payload <= limit && isTCP
 	return j, first, total, open
 }
 

@@ -293,7 +293,8 @@ func TestFindRunOpen(t *testing.T) {
 		wantOpen bool
 	}{
 		{"tcp run to the end", stream(ack, 5, 1000, 0), 5, true},
-		{"udp run to the end", stream(spec{udp: true}, 4, 500, 0), 4, true},
+		{"udp run to the end", stream(spec{udp: true}, 4, 500, 0), 4, false},
+		{"lone udp datagram", stream(spec{udp: true}, 1, 500, 0), 1, false},
 		{"lone segment", stream(ack, 1, 1000, 0), 1, true},
 		{"short last", stream(ack, 4, 1000, 10), 4, false},
 		{"psh last", psh, 3, false},

@@ -273,7 +273,7 @@ func (q *queue) write(bufs [][]byte, offset, verified int, hold bool) (int, int,
 		}
 	}
 	q.wbufs, q.woff, q.wn, q.werr, q.wniov = bufs[:lim], offset, 0, nil, 0
-	q.whold = hold && lim == len(bufs) && q.vnet && (q.tso || q.uso)
+	q.whold = hold && lim == len(bufs) && q.vnet && q.tso
 	q.wtrusted, q.wheld = min(verified, lim), 0
 	err := q.rc.Write(q.wfunc)
 	n := q.wn

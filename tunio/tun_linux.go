@@ -285,16 +285,16 @@ func (t *Tun) Write(bufs [][]byte, offset int) (int, error) {
 
 // WriteRuns implements RunWriter on queue 0: Write for a caller with more
 // packets coming. With hold true, when bufs end in a run that a later
-// packet of the same flow could still extend (coalescible, room for
-// another segment, not ended by a short or PSH segment), that run is not
-// written: n is less than len(bufs), bufs[n:] is the run, and
-// heldVerified is how many of its packets have had their checksums
-// verified. The caller passes the run again, unchanged, at the front of
-// the next call's bufs, with heldVerified as verified, so that those
-// checksums are not summed twice; with hold false everything is written.
-// Without TSO/USO nothing is held. Writing a run in one superpacket
-// instead of two halves split by the caller's batch boundaries halves
-// the receiving stack's per-packet work for it.
+// segment of the same TCP flow could still extend (room for another
+// segment, not ended by a short or PSH segment; UDP runs are never held,
+// see findRun), that run is not written: n is less than len(bufs),
+// bufs[n:] is the run, and heldVerified is how many of its packets have
+// had their checksums verified. The caller passes the run again,
+// unchanged, at the front of the next call's bufs, with heldVerified as
+// verified, so that those checksums are not summed twice; with hold false
+// everything is written. Without TSO nothing is held. Writing a run in one
+// superpacket instead of two halves split by the caller's batch
+// boundaries halves the receiving stack's per-packet work for it.
 func (t *Tun) WriteRuns(bufs [][]byte, offset, verified int, hold bool) (n, heldVerified int, err error) {
 	return t.queues[0].WriteRuns(bufs, offset, verified, hold)
 }

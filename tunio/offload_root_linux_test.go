@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/peercloud/peercloud/tunio"
 	"github.com/peercloud/peercloud/tunio/tuntest"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,56 +136,27 @@ func TestRootCoalescedWriteAccepted(t *testing.T) {
 		disable tunio.Offloads
 	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNetns(t)
-			var dev *tunio.Tun
-			var ln *net.TCPListener
+			r := newTCPRig(t, tc.disable, 95)
+			dev := r.dev
 			var us *net.UDPConn
-			inNetns(t, ns, func() {
-				dev = openConfigured(t, tunio.Options{DisableOffloads: tc.disable}, "10.95.0.1/24")
+			inNetns(t, r.ns, func() {
 				var err error
-				if ln, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(10, 95, 0, 1), Port: 7000}); err != nil {
-					t.Fatal(err)
-				}
 				if us, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 95, 0, 1), Port: 7001}); err != nil {
 					t.Fatal(err)
 				}
 			})
-			defer ln.Close()
 			defer us.Close()
-			peer := netip.MustParseAddrPort("10.95.0.2:6000")
-			srv := netip.MustParseAddrPort("10.95.0.1:7000")
-			if _, err := dev.Write([][]byte{tunio.BuildPacket(peer, srv, false, 5000, 0, fSYN, mssOpt, nil)}, 0); err != nil {
-				t.Fatal(err)
-			}
-			sa := readMatching(t, dev, func(p []byte) bool {
-				return len(p) >= 40 && p[9] == 6 && binary.BigEndian.Uint16(p[22:]) == 6000 && p[33]&(fSYN|fACK) == fSYN|fACK
-			})
-			ack := binary.BigEndian.Uint32(sa[24:]) + 1
 			data := bytes.Repeat([]byte("peercloud!"), 1360)
-			bufs := [][]byte{append(make([]byte, 1), tunio.BuildPacket(peer, srv, false, 5001, ack, fACK, nil, nil)...)}
+			bufs := [][]byte{r.segment(data, -1, 1)}
 			for i := 0; i < 10; i++ {
-				flags := uint8(fACK)
-				if i == 9 {
-					flags |= fPSH
-				}
-				p := tunio.BuildPacket(peer, srv, false, 5001+uint32(i*1360), ack, flags, nil, data[i*1360:(i+1)*1360])
-				bufs = append(bufs, append(make([]byte, 1), p...))
+				bufs = append(bufs, r.segment(data, i, 1))
 			}
 			if n, err := dev.Write(bufs, 1); err != nil || n != len(bufs) {
 				t.Fatalf("Write = %d, %v", n, err)
 			}
-			ln.SetDeadline(time.Now().Add(5 * time.Second))
-			c, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			got := make([]byte, len(data))
-			if _, err := readFull(c, got); err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("listener read %v; data equal %v", err, bytes.Equal(got, data))
-			}
+			r.expect(t, data)
 
+			peer := r.peer
 			// UDP: six datagrams of one flow, the last shorter.
 			usrv := netip.MustParseAddrPort("10.95.0.1:7001")
 			var ubufs [][]byte
@@ -230,6 +203,70 @@ func readFull(c net.Conn, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// tcpRig is a TUN in a namespace of its own, at 10.N.0.1/24, with a kernel
+// TCP listener on 10.N.0.1:7000 and a peer at 10.N.0.2:6000 played by
+// hand: its SYN written and the listener's SYN-ACK read back.
+type tcpRig struct {
+	ns        netns.NsHandle
+	dev       *tunio.Tun
+	ln        *net.TCPListener
+	peer, srv netip.AddrPort
+	ack       uint32 // the listener's next sequence number
+}
+
+func newTCPRig(t *testing.T, disable tunio.Offloads, n byte) *tcpRig {
+	t.Helper()
+	r := &tcpRig{ns: newNetns(t),
+		peer: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, n, 0, 2}), 6000),
+		srv:  netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, n, 0, 1}), 7000)}
+	inNetns(t, r.ns, func() {
+		r.dev = openConfigured(t, tunio.Options{DisableOffloads: disable}, fmt.Sprintf("10.%d.0.1/24", n))
+		var err error
+		if r.ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(r.srv)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { r.ln.Close() })
+	if _, err := r.dev.Write([][]byte{tunio.BuildPacket(r.peer, r.srv, false, 5000, 0, fSYN, mssOpt, nil)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa := readMatching(t, r.dev, func(p []byte) bool {
+		return len(p) >= 40 && p[9] == 6 && binary.BigEndian.Uint16(p[22:]) == 6000 && p[33]&(fSYN|fACK) == fSYN|fACK
+	})
+	r.ack = binary.BigEndian.Uint32(sa[24:]) + 1
+	return r
+}
+
+// segment i of data (1360 bytes each) from the peer, PSH on the last,
+// with off bytes of headroom; i == -1 is the bare ACK that completes the
+// handshake.
+func (r *tcpRig) segment(data []byte, i, off int) []byte {
+	if i < 0 {
+		return append(make([]byte, off), tunio.BuildPacket(r.peer, r.srv, false, 5001, r.ack, fACK, nil, nil)...)
+	}
+	flags := uint8(fACK)
+	if (i+1)*1360 == len(data) {
+		flags |= fPSH
+	}
+	return append(make([]byte, off), tunio.BuildPacket(r.peer, r.srv, false, 5001+uint32(i*1360), r.ack, flags, nil, data[i*1360:(i+1)*1360])...)
+}
+
+// expect accepts the peer's connection and checks that it carries data.
+func (r *tcpRig) expect(t *testing.T, data []byte) {
+	t.Helper()
+	r.ln.SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := r.ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(data))
+	if _, err := readFull(c, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("listener read %v; data equal %v", err, bytes.Equal(got, data))
+	}
 }
 
 func TestRootOffloadProbeFallback(t *testing.T) {
@@ -352,39 +389,13 @@ func TestRootWriteRunsHoldsOpenRun(t *testing.T) {
 		disable tunio.Offloads
 	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNetns(t)
-			var dev *tunio.Tun
-			var ln *net.TCPListener
-			inNetns(t, ns, func() {
-				dev = openConfigured(t, tunio.Options{DisableOffloads: tc.disable}, "10.94.0.1/24")
-				var err error
-				if ln, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(10, 94, 0, 1), Port: 7000}); err != nil {
-					t.Fatal(err)
-				}
-			})
-			defer ln.Close()
-			peer := netip.MustParseAddrPort("10.94.0.2:6000")
-			srv := netip.MustParseAddrPort("10.94.0.1:7000")
-			if _, err := dev.Write([][]byte{tunio.BuildPacket(peer, srv, false, 5000, 0, fSYN, mssOpt, nil)}, 0); err != nil {
-				t.Fatal(err)
-			}
-			sa := readMatching(t, dev, func(p []byte) bool {
-				return len(p) >= 40 && p[9] == 6 && binary.BigEndian.Uint16(p[22:]) == 6000 && p[33]&(fSYN|fACK) == fSYN|fACK
-			})
-			ack := binary.BigEndian.Uint32(sa[24:]) + 1
+			r := newTCPRig(t, tc.disable, 94)
 			data := bytes.Repeat([]byte("held runs!"), 1360)
-			seg := func(i int) []byte {
-				flags := uint8(fACK)
-				if i == 9 {
-					flags |= fPSH
-				}
-				return append(make([]byte, 2), tunio.BuildPacket(peer, srv, false, 5001+uint32(i*1360), ack, flags, nil, data[i*1360:(i+1)*1360])...)
-			}
-			first := [][]byte{append(make([]byte, 2), tunio.BuildPacket(peer, srv, false, 5001, ack, fACK, nil, nil)...)}
+			first := [][]byte{r.segment(data, -1, 2)}
 			for i := range 6 {
-				first = append(first, seg(i))
+				first = append(first, r.segment(data, i, 2))
 			}
-			n, ver, err := dev.WriteRuns(first, 2, 0, true)
+			n, ver, err := r.dev.WriteRuns(first, 2, 0, true)
 			wantN, wantVer := 1, 6 // the bare ACK; six segments held
 			if tc.disable != 0 {
 				wantN, wantVer = len(first), 0
@@ -394,27 +405,17 @@ func TestRootWriteRunsHoldsOpenRun(t *testing.T) {
 			}
 			second := append([][]byte{}, first[n:]...)
 			for i := 6; i < 10; i++ {
-				second = append(second, seg(i))
+				second = append(second, r.segment(data, i, 2))
 			}
-			if n, ver, err := dev.WriteRuns(second, 2, wantVer, true); err != nil || n != len(second) || ver != 0 {
+			if n, ver, err := r.dev.WriteRuns(second, 2, wantVer, true); err != nil || n != len(second) || ver != 0 {
 				t.Fatalf("second WriteRuns = %d, %d, %v; want %d (the run ends in PSH)", n, ver, err, len(second))
 			}
-			ln.SetDeadline(time.Now().Add(5 * time.Second))
-			c, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			got := make([]byte, len(data))
-			if _, err := readFull(c, got); err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("listener read %v; data equal %v", err, bytes.Equal(got, data))
-			}
+			r.expect(t, data)
 			wantMerged := uint64(1)
 			if tc.disable != 0 {
 				wantMerged = 0
 			}
-			if _, merged := tunio.Superpackets(dev); merged != wantMerged {
+			if _, merged := tunio.Superpackets(r.dev); merged != wantMerged {
 				t.Fatalf("%d superpackets written, want %d", merged, wantMerged)
 			}
 		})

@@ -226,11 +226,13 @@ type Peercloud struct {
 	DeviceQueueLen int
 }
 
-// DefaultDeviceQueueLen is Peercloud.DeviceQueueLen's default, twice the
-// kernel's 500 for TUN/TAP (the usual length of Ethernet devices). On a
-// 2-core machine it cut the loss of a 150 kpps 64-byte UDP stream from
-// 10-13 % to 4 % (docs/OPERATIONS.md).
-const DefaultDeviceQueueLen = 1000
+// DefaultDeviceQueueLen is Peercloud.DeviceQueueLen's default, about
+// eight times the kernel's 500 for TUN/TAP: ~25 ms of 64-byte packets at
+// 160 kpps, longer than the sending node's reader was seen to wait for a
+// core on a busy 2-core machine (up to 8 ms). There it raised the 64-byte
+// rate carried with at most 1 % loss from 1.17x Nebula's to 1.50x
+// (docs/OPERATIONS.md).
+const DefaultDeviceQueueLen = 4096
 
 // Bounds of Peercloud.TunQueues (the kernel's limit) and
 // Peercloud.UDPShards.

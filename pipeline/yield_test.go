@@ -1,0 +1,41 @@
+package pipeline
+
+import "testing"
+
+// TestDeliverYieldsAfterSmallPackets checks Config.YieldBytes: the device
+// writer yields once after a batch whose packets average at most
+// YieldBytes (the boundary included), not after larger ones, and never
+// when YieldBytes is negative.
+func TestDeliverYieldsAfterSmallPackets(t *testing.T) {
+	if def := (&Config{}).withDefaults(); def.YieldBytes != 256 || def.Yield == nil {
+		t.Fatalf("defaults: YieldBytes %d, Yield set %v; want 256, set", def.YieldBytes, def.Yield != nil)
+	}
+	const udpIP = 28 // IPv4 and UDP headers around ipPacket's payload
+	for _, tc := range []struct {
+		name       string
+		yieldBytes int
+		packet     int // IP packet size of every packet in the batch
+		want       int
+	}{
+		{"64-byte packets", 0, 64, 1},
+		{"at the default bound", 0, 256, 1},
+		{"just above it", 0, 257, 0},
+		{"full-size packets", 0, 1400, 0},
+		{"a higher bound", 1400, 1400, 1},
+		{"turned off", -1, 64, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yields := 0
+			r := newRxRig(t, Config{Batches: 4, BatchSize: 8, YieldBytes: tc.yieldBytes, Yield: func() { yields++ }}, 0)
+			r.payload = tc.packet - udpIP
+			b, pkts := r.batch(t, 8)
+			r.deliver(b, 1)
+			if err := samePackets(r.written(), pkts); err != nil {
+				t.Fatal(err)
+			}
+			if yields != tc.want {
+				t.Errorf("%d yields after a batch of %d-byte packets (YieldBytes %d), want %d", yields, tc.packet, tc.yieldBytes, tc.want)
+			}
+		})
+	}
+}

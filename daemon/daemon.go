@@ -221,6 +221,9 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	log.Info("forwarding mode", zap.Stringer("mode", mode))
 	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
 	pcfg := pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}
+	if cfg.Peercloud.NoDeviceYield {
+		pcfg.YieldBytes = -1
+	}
 	if typ == tunio.TUN && !cfg.Peercloud.NoRelay {
 		// Relayed datagrams are longer: packets that fill the MTU get an
 		// ICMP "too big" for relayed destinations instead of being

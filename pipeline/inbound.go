@@ -123,7 +123,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 	hold := p.runs != nil && d.inflight.Load() > 1
 	held := p.writeDevice(b, k, hold)
 	if k > 0 && bytes <= p.cfg.YieldBytes*k {
-		p.cfg.Yield() // let the readers this write woke run (Config.YieldBytes)
+		p.in.yieldDue.Store(true) // let the readers this write woke run (Config.YieldBytes)
 	}
 	if held > 0 {
 		p.carry, p.carryK, p.carryN = b, k, held

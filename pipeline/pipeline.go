@@ -228,6 +228,11 @@ type direction struct {
 	// write is the direction's per-batch write (sendBatch,
 	// deliverBatch), called under writeMu.
 	write func(*Batch)
+	// yieldDue, set by write, asks the holder of writeMu to call yield
+	// once it has unlocked (Config.YieldBytes): the core is given up with
+	// the lock free, so a worker that finishes meanwhile writes its batch.
+	yieldDue *atomic.Bool
+	yield    func()
 }
 
 func newDirection(cfg Config, bufSize, readers int) direction {
@@ -237,6 +242,7 @@ func newDirection(cfg Config, bufSize, readers int) direction {
 		workers:   new(sync.WaitGroup),
 		head:      new(atomic.Pointer[Batch]),
 		writeMu:   new(sync.Mutex),
+		yieldDue:  new(atomic.Bool),
 		inflight:  new(atomic.Int64),
 		inlineMax: cfg.InlineMax,
 		inlined:   new(atomic.Uint64),
@@ -287,8 +293,17 @@ func (d *direction) inlineEnd() {
 // Every holder of writeMu other than drain itself unlocks with it.
 func (d *direction) unlock() {
 	d.writeMu.Unlock()
+	d.yieldIfDue()
 	if d.write != nil && d.ready() {
 		d.drain()
+	}
+}
+
+// yieldIfDue yields, once, when a write under the lock just released
+// asked for it.
+func (d *direction) yieldIfDue() {
+	if d.yieldDue.Load() && d.yieldDue.Swap(false) {
+		d.yield()
 	}
 }
 
@@ -359,6 +374,7 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		floodMsg:  make([]udpio.Message, 1),
 	}
 	p.out.write, p.in.write = p.sendBatch, p.deliverBatch
+	p.in.yield = cfg.Yield
 	if rw, ok := p.dev.(tunio.RunWriter); ok {
 		p.runs, p.devBufs = rw, make([][]byte, 0, 2*cfg.BatchSize)
 	}
@@ -534,6 +550,7 @@ func (d *direction) drain() {
 			d.inflight.Add(-1)
 		}
 		d.writeMu.Unlock()
+		d.yieldIfDue()
 		if !d.ready() {
 			return // the worker of the head batch drains when it finishes
 		}

@@ -5,7 +5,7 @@ import "testing"
 // TestDeliverYieldsAfterSmallPackets checks Config.YieldBytes: the device
 // writer yields once after a batch whose packets average at most
 // YieldBytes (the boundary included), not after larger ones, and never
-// when YieldBytes is negative.
+// when YieldBytes is negative; it yields with the writer's lock released.
 func TestDeliverYieldsAfterSmallPackets(t *testing.T) {
 	if def := (&Config{}).withDefaults(); def.YieldBytes != 256 || def.Yield == nil {
 		t.Fatalf("defaults: YieldBytes %d, Yield set %v; want 256, set", def.YieldBytes, def.Yield != nil)
@@ -25,16 +25,40 @@ func TestDeliverYieldsAfterSmallPackets(t *testing.T) {
 		{"turned off", -1, 64, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			yields := 0
-			r := newRxRig(t, Config{Batches: 4, BatchSize: 8, YieldBytes: tc.yieldBytes, Yield: func() { yields++ }}, 0)
+			var r *carryRig
+			yields, locked := 0, 0
+			yield := func() {
+				yields++
+				if !r.rx.in.writeMu.TryLock() {
+					locked++
+					return
+				}
+				r.rx.in.writeMu.Unlock()
+			}
+			r = newRxRig(t, Config{Batches: 4, BatchSize: 8, YieldBytes: tc.yieldBytes, Yield: yield}, 0)
 			r.payload = tc.packet - udpIP
 			b, pkts := r.batch(t, 8)
-			r.deliver(b, 1)
+			// As an inline reader or the drain does: write under the
+			// lock, then unlock.
+			r.rx.in.writeMu.Lock()
+			r.rx.deliverBatch(b)
+			if yields != 0 {
+				t.Fatal("yielded with the writer's lock held")
+			}
+			r.rx.in.unlock()
 			if err := samePackets(r.written(), pkts); err != nil {
 				t.Fatal(err)
 			}
 			if yields != tc.want {
 				t.Errorf("%d yields after a batch of %d-byte packets (YieldBytes %d), want %d", yields, tc.packet, tc.yieldBytes, tc.want)
+			}
+			if locked != 0 {
+				t.Error("yielded with the writer's lock held")
+			}
+			r.rx.in.writeMu.Lock()
+			r.rx.in.unlock() // nothing written since: no second yield
+			if yields != tc.want {
+				t.Errorf("%d yields after an unlock with nothing written, want still %d", yields, tc.want)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/peercloud/peercloud/aead"
 	"github.com/peercloud/peercloud/udpio"
@@ -122,9 +121,6 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 	// b too); only then may a run wait for it.
 	hold := p.runs != nil && d.inflight.Load() > 1
 	held := p.writeDevice(b, k, hold)
-	if k > 0 && bytes <= p.cfg.YieldBytes*k {
-		p.in.yieldDue.Store(true) // let the readers this write woke run (Config.YieldBytes)
-	}
 	if held > 0 {
 		p.carry, p.carryK, p.carryN = b, k, held
 		return
@@ -353,11 +349,4 @@ func (p *Pipeline) countOpenFailure(err error) {
 	} else {
 		p.Counters.DropAuth.Add(1)
 	}
-}
-
-// schedYield gives up the calling thread's core to whatever else is
-// runnable on it; with nothing else runnable it returns at once.
-func schedYield() {
-	// Raw: the call never blocks, so the runtime need not know.
-	unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 }

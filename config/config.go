@@ -230,8 +230,8 @@ type Peercloud struct {
 // eight times the kernel's 500 for TUN/TAP: ~25 ms of 64-byte packets at
 // 160 kpps, longer than the sending node's reader was seen to wait for a
 // core on a busy 2-core machine (up to 8 ms). There it raised the 64-byte
-// rate carried with at most 1 % loss from 1.17x Nebula's to 1.50x
-// (docs/OPERATIONS.md).
+// rate carried with at most 1 % loss by 1.16x, from ~1.15x Nebula's to
+// 1.3-1.5x (docs/OPERATIONS.md).
 const DefaultDeviceQueueLen = 4096
 
 // Bounds of Peercloud.TunQueues (the kernel's limit) and

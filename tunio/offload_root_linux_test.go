@@ -126,15 +126,19 @@ func TestRootTSOReadSplitsSuperpackets(t *testing.T) {
 	}
 }
 
+// offloadsOnOff runs a root test with the device's offloads and without
+// (plain device, no virtio header).
+var offloadsOnOff = []struct {
+	name    string
+	disable tunio.Offloads
+}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}}
+
 // TestRootCoalescedWriteAccepted plays a TCP peer that connects to a
 // kernel listener and sends ten segments in one Write (coalesced into a
 // superpacket), then UDP datagrams of one flow; the kernel must deliver
 // every byte.
 func TestRootCoalescedWriteAccepted(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		disable tunio.Offloads
-	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
+	for _, tc := range offloadsOnOff {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newTCPRig(t, tc.disable, 95)
 			dev := r.dev
@@ -384,10 +388,7 @@ func TestRootMultiQueue(t *testing.T) {
 // six, the second writes it with the other four as one superpacket; the
 // listener must get every byte. Without offloads nothing is held.
 func TestRootWriteRunsHoldsOpenRun(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		disable tunio.Offloads
-	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
+	for _, tc := range offloadsOnOff {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newTCPRig(t, tc.disable, 94)
 			data := bytes.Repeat([]byte("held runs!"), 1360)

@@ -42,16 +42,24 @@ type carryRig struct {
 	rx  *Pipeline
 	dev *runDev
 	seq int
+	// payload is the UDP payload size of the packets batch makes; 0: 100
+	// bytes and one more per packet.
+	payload int
 }
 
 func newCarryRig(t *testing.T, holdN int) *carryRig {
-	h := newHalves(t, aead.AES128)
-	dev := &runDev{ChannelTUN: tuntest.NewChannelTUN("c", tunio.TUN, 1400), holdN: holdN}
-	rx := New(Config{Batches: 4, BatchSize: 8}, dev, h.rx.conn, nil)
-	if rx.runs == nil {
+	r := newRxRig(t, Config{Batches: 4, BatchSize: 8}, holdN)
+	if r.rx.runs == nil {
 		t.Fatal("a RunWriter device is not used as one")
 	}
-	return &carryRig{h: h, rx: rx, dev: dev}
+	return r
+}
+
+// newRxRig is a receiving pipeline with configuration cfg on a runDev.
+func newRxRig(t *testing.T, cfg Config, holdN int) *carryRig {
+	h := newHalves(t, aead.AES128)
+	dev := &runDev{ChannelTUN: tuntest.NewChannelTUN("c", tunio.TUN, 1400), holdN: holdN}
+	return &carryRig{h: h, rx: New(cfg, dev, h.rx.conn, nil), dev: dev}
 }
 
 // batch makes an inbound batch of n opened packets, numbered on from the
@@ -65,7 +73,11 @@ func (r *carryRig) batch(t *testing.T, n int) (*Batch, [][]byte) {
 	}
 	var pkts [][]byte
 	for i := 0; i < n; i++ {
-		pkts = append(pkts, ipPacket(tunA, tunB, 100+r.seq))
+		size := r.payload
+		if size == 0 {
+			size = 100 + r.seq
+		}
+		pkts = append(pkts, ipPacket(tunA, tunB, size))
 		r.seq++
 	}
 	r.h.tx.classifyOut(out, fillDevice(out, pkts), r.h.snapTx)

@@ -121,6 +121,9 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 	// b too); only then may a run wait for it.
 	hold := p.runs != nil && d.inflight.Load() > 1
 	held := p.writeDevice(b, k, hold)
+	if k >= p.cfg.YieldPackets && bytes <= p.cfg.YieldBytes*k {
+		p.in.yieldDue.Store(true) // let the readers this write woke run (Config.YieldBytes)
+	}
 	if held > 0 {
 		p.carry, p.carryK, p.carryN = b, k, held
 		return

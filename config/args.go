@@ -57,6 +57,7 @@ type Args struct {
 	NoTunOffload  bool    // --no-tun-offload (peercloud)
 	NoUDPGSO      bool    // --no-udp-gso (peercloud)
 	NoUDPGRO      bool    // --no-udp-gro (peercloud)
+	NoDeviceYield bool    // --no-device-yield (peercloud)
 	TunQueues     *int    // --tun-queues (peercloud)
 	UDPShards     *int    // --udp-shards (peercloud)
 	// PortForwardingLease is --port-forwarding-lease (peercloud).
@@ -181,6 +182,7 @@ func (c *Config) MergeArgs(a *Args) {
 		{a.NoTunOffload, &c.Peercloud.NoTunOffload, "peercloud.no-tun-offload", "--no-tun-offload"},
 		{a.NoUDPGSO, &c.Peercloud.NoUDPGSO, "peercloud.no-udp-gso", "--no-udp-gso"},
 		{a.NoUDPGRO, &c.Peercloud.NoUDPGRO, "peercloud.no-udp-gro", "--no-udp-gro"},
+		{a.NoDeviceYield, &c.Peercloud.NoDeviceYield, "peercloud.no-device-yield", "--no-device-yield"},
 	} {
 		if b.set {
 			*b.dst = true

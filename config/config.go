@@ -196,6 +196,11 @@ type Peercloud struct {
 	NoUDPGSO bool
 	// NoUDPGRO turns off UDP_GRO receive offload. Default: false.
 	NoUDPGRO bool
+	// NoDeviceYield keeps the device writer on its core after it wrote a
+	// burst of small packets. Default: false, while the host's cores are
+	// contended it pauses for a moment so that the local readers the
+	// write woke run at once (pipeline.Config.YieldBytes).
+	NoDeviceYield bool
 	// TunQueues is the number of TUN queues (IFF_MULTI_QUEUE), each with
 	// its own reader, 1 to MaxTunQueues. Default 1; 0 means 1.
 	TunQueues int

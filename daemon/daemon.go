@@ -220,14 +220,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	mode := cfg.Mode.Effective(cfg.Device.Type)
 	log.Info("forwarding mode", zap.Stringer("mode", mode))
 	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
-	pcfg := pipeline.Config{MaxPacket: dev.MTU() + 18, SwitchTimeout: cfg.SwitchTimeout}
-	if typ == tunio.TUN && !cfg.Peercloud.NoRelay {
-		// Relayed datagrams are longer: packets that fill the MTU get an
-		// ICMP "too big" for relayed destinations instead of being
-		// fragmented on both hops.
-		pcfg.RelayMTU = dev.MTU() - pipeline.RelayOverhead
-	}
-	pl := pipeline.NewMulti(pcfg, dev.Queues(), conns, log.Named("data"))
+	pl := pipeline.NewMulti(pipelineConfig(cfg, typ, dev.MTU()), dev.Queues(), conns, log.Named("data"))
 	devClosed = true // the pipeline owns the device and the socket now
 	node, err := control.New(control.Config{
 		Handshake:   hc,
@@ -348,6 +341,22 @@ func (k *kernelRoutes) sync(want []netip.Prefix) {
 		}
 	}
 	k.installed = keep
+}
+
+// pipelineConfig is the data plane's configuration for a device of type
+// typ and MTU mtu.
+func pipelineConfig(cfg *config.Config, typ tunio.Type, mtu int) pipeline.Config {
+	pcfg := pipeline.Config{MaxPacket: mtu + 18, SwitchTimeout: cfg.SwitchTimeout}
+	if cfg.Peercloud.NoDeviceYield {
+		pcfg.YieldBytes = -1
+	}
+	if typ == tunio.TUN && !cfg.Peercloud.NoRelay {
+		// Relayed datagrams are longer: packets that fill the MTU get an
+		// ICMP "too big" for relayed destinations instead of being
+		// fragmented on both hops.
+		pcfg.RelayMTU = mtu - pipeline.RelayOverhead
+	}
+	return pcfg
 }
 
 // udpOptions are the socket options pc asks for (offloads, buffer size;

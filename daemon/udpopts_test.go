@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/peercloud/peercloud/config"
+	"github.com/peercloud/peercloud/pipeline"
+	"github.com/peercloud/peercloud/tunio"
 )
 
 // TestUDPOptions: the configured socket buffer and offload switches reach
@@ -15,5 +17,23 @@ func TestUDPOptions(t *testing.T) {
 	}
 	if o := udpOptions(config.Peercloud{}, nil); o.RecvBuffer != 0 || o.SendBuffer != 0 {
 		t.Errorf("default buffers %d/%d, want 0 (udpio's default)", o.RecvBuffer, o.SendBuffer)
+	}
+}
+
+// TestPipelineConfig: the data plane gets the device's packet size, the
+// relay MTU on TUN unless relays are off, and --no-device-yield.
+func TestPipelineConfig(t *testing.T) {
+	cfg := config.Default()
+	p := pipelineConfig(cfg, tunio.TUN, 1400)
+	if p.MaxPacket != 1418 || p.RelayMTU != 1400-pipeline.RelayOverhead || p.YieldBytes != 0 {
+		t.Errorf("defaults: %+v, want MaxPacket 1418, RelayMTU %d, YieldBytes 0 (the pipeline's default)", p, 1400-pipeline.RelayOverhead)
+	}
+	cfg.Peercloud.NoDeviceYield, cfg.Peercloud.NoRelay = true, true
+	if p := pipelineConfig(cfg, tunio.TUN, 1400); p.YieldBytes >= 0 || p.RelayMTU != 0 {
+		t.Errorf("no-device-yield, no-relay: YieldBytes %d (want negative), RelayMTU %d (want 0)", p.YieldBytes, p.RelayMTU)
+	}
+	cfg.Peercloud.NoRelay = false
+	if p := pipelineConfig(cfg, tunio.TAP, 1400); p.RelayMTU != 0 {
+		t.Errorf("TAP: RelayMTU %d, want 0", p.RelayMTU)
 	}
 }

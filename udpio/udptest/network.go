@@ -55,9 +55,16 @@ type Network struct {
 	mu     sync.Mutex // guards the fields below
 	conns  map[netip.AddrPort]*Conn
 	held   map[netip.AddrPort][]datagram
-	nat    map[netip.AddrPort]*natState // endpoints behind a simulated NAT
+	shards map[netip.AddrPort]*shardGroup // ListenShards groups, by address
+	nat    map[netip.AddrPort]*natState   // endpoints behind a simulated NAT
 	nextIP uint32
 	nextPt uint16
+}
+
+// shardGroup is a set of Conns sharing one address (ListenShards).
+type shardGroup struct {
+	conns []*Conn
+	pick  func(data []byte) int
 }
 
 type datagram struct {
@@ -67,7 +74,8 @@ type datagram struct {
 
 // NewNetwork returns an empty network with no hook (everything delivered).
 func NewNetwork() *Network {
-	return &Network{conns: make(map[netip.AddrPort]*Conn), held: make(map[netip.AddrPort][]datagram), nextPt: 40000}
+	return &Network{conns: make(map[netip.AddrPort]*Conn), held: make(map[netip.AddrPort][]datagram),
+		shards: make(map[netip.AddrPort]*shardGroup), nextPt: 40000}
 }
 
 // SetHook installs h for all later packets; nil removes it.
@@ -123,6 +131,28 @@ func (n *Network) Listen(ap netip.AddrPort) (*Conn, error) {
 		return nil, fmt.Errorf("udptest.Listen %v: %w", ap, ErrAddrInUse)
 	}
 	return n.addLocked(ap), nil
+}
+
+// ListenShards returns k Conns bound to the same address ap, like
+// SO_REUSEPORT sockets with a selection program: every datagram to ap goes
+// to the Conn pick(data) returns (taken modulo k; nil pick: the first).
+// Closing the first Conn unbinds the address.
+func (n *Network) ListenShards(ap netip.AddrPort, k int, pick func(data []byte) int) ([]*Conn, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("udptest.ListenShards %v: %d shards: %w", ap, k, ErrBadAddress)
+	}
+	first, err := n.Listen(ap)
+	if err != nil {
+		return nil, err
+	}
+	g := &shardGroup{conns: []*Conn{first}, pick: pick}
+	for len(g.conns) < k {
+		g.conns = append(g.conns, &Conn{net: n, local: first.local, in: make(chan datagram, QueueLen), done: make(chan struct{})})
+	}
+	n.mu.Lock()
+	n.shards[first.local] = g
+	n.mu.Unlock()
+	return g.conns, nil
 }
 
 func (n *Network) addLocked(ap netip.AddrPort) *Conn {
@@ -184,6 +214,10 @@ func (n *Network) enqueueLocked(to netip.AddrPort, d datagram) {
 		n.dropped.Add(1)
 		return
 	}
+	if g := n.shards[to]; g != nil && g.pick != nil {
+		k := g.pick(d.data) % len(g.conns)
+		c = g.conns[max(k, 0)]
+	}
 	if !n.natAllowsLocked(d.from, to) {
 		n.filtered.Add(1)
 		n.dropped.Add(1)
@@ -201,6 +235,7 @@ func (n *Network) remove(c *Conn) {
 	defer n.mu.Unlock()
 	if n.conns[c.local] == c {
 		delete(n.conns, c.local)
+		delete(n.shards, c.local)
 	}
 }
 

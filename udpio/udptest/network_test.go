@@ -229,3 +229,44 @@ func TestCloseSemantics(t *testing.T) {
 		t.Fatalf("dropped = %d", n.Dropped())
 	}
 }
+
+// ListenShards shares one address among Conns, each datagram going to the
+// one its pick function names; closing the first frees the address.
+func TestListenShards(t *testing.T) {
+	n := NewNetwork()
+	ap := netip.MustParseAddrPort("192.0.2.9:3210")
+	shards, err := n.ListenShards(ap, 3, func(data []byte) int { return len(data) - 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shards {
+		defer s.Close()
+		if s.LocalAddr() != ap {
+			t.Fatalf("shard at %v, want %v", s.LocalAddr(), ap)
+		}
+	}
+	a := n.NewConn()
+	defer a.Close()
+	send(t, a, ap, "a", "bb", "ccc", "dddd", "e")
+	for i, want := range [][]string{{"a", "dddd", "e"}, {"bb"}, {"ccc"}} {
+		if got := recv(t, shards[i]); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("shard %d got %q, want %q", i, got, want)
+		}
+	}
+	if _, err := n.Listen(ap); !errors.Is(err, ErrAddrInUse) {
+		t.Fatalf("listen on a sharded address: %v", err)
+	}
+	shards[0].Close()
+	c, err := n.Listen(ap)
+	if err != nil {
+		t.Fatalf("address not freed: %v", err)
+	}
+	defer c.Close()
+	send(t, a, ap, "bb")
+	if got := recv(t, c); len(got) != 1 {
+		t.Fatalf("new listener got %q", got)
+	}
+	if _, err := n.ListenShards(ap, 0, nil); err == nil {
+		t.Fatal("0 shards accepted")
+	}
+}

@@ -65,11 +65,18 @@ func (p *Pipeline) routineOpen() {
 // left to the device and closes the control channel.
 func (p *Pipeline) routineCloseDevice() {
 	defer p.wg.Done()
-	defer close(p.control)
 	p.closeLoop(&p.in)
 	p.in.writeMu.Lock()
 	p.flushCarry()
 	p.in.writeMu.Unlock()
+	if p.inDone != nil { // the small-packet lane: the bulk lane closes control
+		close(p.inDone)
+		return
+	}
+	if p.small != nil {
+		<-p.small.inDone
+	}
+	close(p.control)
 }
 
 // deliverBatch writes the data packets of b to the device, hands the rest
@@ -116,7 +123,7 @@ func (p *Pipeline) deliverBatch(b *Batch) {
 		p.forward(fwd)
 		clear(fwd)
 	}
-	p.Counters.DeviceOutBytes.Add(uint64(bytes))
+	p.ctr.DeviceOutBytes.Add(uint64(bytes))
 	// More is coming when a batch behind b is in flight (inflight counts
 	// b too); only then may a run wait for it.
 	hold := p.runs != nil && d.inflight.Load() > 1
@@ -173,8 +180,8 @@ func (p *Pipeline) writeDevice(b *Batch, k int, hold bool) int {
 			held, p.carryVer = len(list)-n, ver
 		}
 	}
-	p.Counters.DeviceOut.Add(uint64(written))
-	p.Counters.DropWriteFailed.Add(uint64(failed))
+	p.ctr.DeviceOut.Add(uint64(written))
+	p.ctr.DropWriteFailed.Add(uint64(failed))
 	if c != nil {
 		clear(p.devBufs[:len(list)])
 		p.carry = nil
@@ -212,8 +219,8 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 	b.bytes = bytes
 	// Counters are shared by every stage: one atomic add per batch, not
 	// per packet.
-	p.Counters.NetIn.Add(uint64(n))
-	p.Counters.NetInBytes.Add(uint64(bytes))
+	p.ctr.NetIn.Add(uint64(n))
+	p.ctr.NetInBytes.Add(uint64(bytes))
 	// The datagrams of a batch mostly come from one peer: look the
 	// address up once per run.
 	var lastAddr netip.AddrPort
@@ -222,7 +229,7 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 		s := &b.slots[i]
 		s.n, s.addr = b.msgs[i].N, b.msgs[i].Addr
 		if s.n == 0 {
-			p.Counters.DropAuth.Add(1)
+			p.ctr.DropAuth.Add(1)
 			continue
 		}
 		peer := lastPeer
@@ -247,7 +254,7 @@ func (p *Pipeline) classifyIn(b *Batch, n int, snap *Snapshot) {
 			continue
 		}
 		if peer == nil || peer.Via != nil { // (a relayed peer's address is a placeholder)
-			p.Counters.DropUnknownPeer.Add(1)
+			p.ctr.DropUnknownPeer.Add(1)
 			if p.debugOK() {
 				p.log.Debug("dropping datagram from unknown peer", zap.Stringer("from", s.addr))
 			}
@@ -304,7 +311,7 @@ func (p *Pipeline) openBatch(b *Batch) {
 		}
 		if !b.accepted[i] {
 			s.verdict = vDrop
-			p.Counters.DropReplay.Add(1)
+			p.ctr.DropReplay.Add(1)
 			continue
 		}
 		run.count(s.peer, s.n)
@@ -326,7 +333,7 @@ func (p *Pipeline) notifyUnknown(from netip.AddrPort) {
 	select {
 	case p.control <- ControlPacket{From: from, Unknown: true}:
 	default:
-		p.Counters.DropControlFull.Add(1)
+		p.ctr.DropControlFull.Add(1)
 	}
 }
 
@@ -335,9 +342,9 @@ func (p *Pipeline) toControl(s *slot) {
 		Data: append([]byte(nil), s.out...)}
 	select {
 	case p.control <- cp:
-		p.Counters.ToControl.Add(1)
+		p.ctr.ToControl.Add(1)
 	default:
-		p.Counters.DropControlFull.Add(1)
+		p.ctr.DropControlFull.Add(1)
 		if p.debugOK() {
 			p.log.Debug("control plane busy, dropping control packet", zap.Stringer("from", s.addr))
 		}
@@ -348,8 +355,8 @@ func (p *Pipeline) toControl(s *slot) {
 // plaintext) under its drop reason.
 func (p *Pipeline) countOpenFailure(err error) {
 	if errors.Is(err, aead.ErrReplay) {
-		p.Counters.DropReplay.Add(1)
+		p.ctr.DropReplay.Add(1)
 	} else {
-		p.Counters.DropAuth.Add(1)
+		p.ctr.DropAuth.Add(1)
 	}
 }

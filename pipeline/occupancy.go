@@ -7,9 +7,21 @@ type RingOccupancy struct {
 	Len, Cap  int
 }
 
-// Rings reports the occupancy of every ring, for metrics. Safe for
-// concurrent use; the lengths are a racy snapshot. It does not allocate.
+// Rings reports the occupancy of every ring, for metrics, summed over the
+// lanes (Config.SmallLane). Safe for concurrent use; the lengths are a
+// racy snapshot. It does not allocate.
 func (p *Pipeline) Rings() [6]RingOccupancy {
+	r := p.laneRings()
+	if p.small != nil {
+		for i, o := range p.small.laneRings() {
+			r[i].Len += o.Len
+			r[i].Cap += o.Cap
+		}
+	}
+	return r
+}
+
+func (p *Pipeline) laneRings() [6]RingOccupancy {
 	return [6]RingOccupancy{
 		{"out", "free", p.out.free.Len(), p.out.free.Cap()},
 		{"out", "work", p.out.work.Len(), p.out.work.Cap()},

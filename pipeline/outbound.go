@@ -54,7 +54,7 @@ func (p *Pipeline) sendBatch(b *Batch) {
 		k++
 	}
 	run.flush()
-	p.Counters.NetOutBytes.Add(uint64(bytes))
+	p.ctr.NetOutBytes.Add(uint64(bytes))
 	for sent := 0; sent < k; {
 		n, err := p.conn.WriteBatch(b.msgs[sent:k])
 		if err != nil {
@@ -63,11 +63,11 @@ func (p *Pipeline) sendBatch(b *Batch) {
 					p.log.Debug("sending to network failed", zap.Error(err))
 				}
 			}
-			p.Counters.DropWriteFailed.Add(uint64(k - sent))
+			p.ctr.DropWriteFailed.Add(uint64(k - sent))
 			break
 		}
 		sent += n
-		p.Counters.NetOut.Add(uint64(n))
+		p.ctr.NetOut.Add(uint64(n))
 	}
 	for i := 0; i < k; i++ {
 		b.msgs[i].Buf = nil
@@ -91,8 +91,8 @@ func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 	b.bytes = bytes
 	// Counters are shared by every stage: one atomic add per batch, not
 	// per packet.
-	p.Counters.DeviceIn.Add(uint64(n))
-	p.Counters.DeviceInBytes.Add(uint64(bytes))
+	p.ctr.DeviceIn.Add(uint64(n))
+	p.ctr.DeviceInBytes.Add(uint64(bytes))
 	var cache dstCache
 	for i := 0; i < n; i++ {
 		s := &b.slots[i]
@@ -100,14 +100,14 @@ func (p *Pipeline) classifyOut(b *Batch, n int, snap *Snapshot) {
 		peer, flood, err := p.lookupDst(snap, s.buf[headroom:headroom+s.n], now, &cache)
 		switch {
 		case err != nil:
-			p.Counters.DropMalformed.Add(1)
+			p.ctr.DropMalformed.Add(1)
 			if p.debugOK() {
 				p.log.Debug("dropping malformed packet from device", zap.Error(err))
 			}
 		case flood:
 			p.flood(snap, s.buf[headroom:headroom+s.n])
 		case peer == nil:
-			p.Counters.DropNoRoute.Add(1)
+			p.ctr.DropNoRoute.Add(1)
 			if p.debugOK() {
 				p.log.Debug("dropping packet for unclaimed destination")
 			}
@@ -131,7 +131,7 @@ func (p *Pipeline) sealBatch(b *Batch) {
 		out, addr, err := sealFor(s.peer, s.buf, s.n+1)
 		if err != nil {
 			s.verdict = vDrop
-			p.Counters.DropSealFailed.Add(1)
+			p.ctr.DropSealFailed.Add(1)
 			continue
 		}
 		s.out, s.addr = out, addr
@@ -143,7 +143,7 @@ func (p *Pipeline) sealBatch(b *Batch) {
 // unicast) and sealed and sent right here, once per peer, from the reader's
 // scratch buffer; they may overtake packets of earlier batches.
 func (p *Pipeline) flood(snap *Snapshot, pkt []byte) {
-	p.Counters.Flooded.Add(1)
+	p.ctr.Flooded.Add(1)
 	p.floodMu.Lock()
 	defer p.floodMu.Unlock()
 	buf := p.floodBuf
@@ -152,18 +152,18 @@ func (p *Pipeline) flood(snap *Snapshot, pkt []byte) {
 		copy(buf[headroom:], pkt)
 		out, addr, err := sealFor(peer, buf, len(pkt)+1)
 		if err != nil {
-			p.Counters.DropSealFailed.Add(1)
+			p.ctr.DropSealFailed.Add(1)
 			continue
 		}
 		p.floodMsg[0] = udpio.Message{Buf: out, N: len(out), Addr: addr}
 		if _, err := p.conn.WriteBatch(p.floodMsg); err != nil {
-			p.Counters.DropWriteFailed.Add(1)
+			p.ctr.DropWriteFailed.Add(1)
 			continue
 		}
 		peer.Stats.OutPackets.Add(1)
 		peer.Stats.OutBytes.Add(uint64(len(out)))
-		p.Counters.NetOut.Add(1)
-		p.Counters.NetOutBytes.Add(uint64(len(out)))
+		p.ctr.NetOut.Add(1)
+		p.ctr.NetOutBytes.Add(uint64(len(out)))
 	}
 	p.floodMsg[0].Buf = nil
 }

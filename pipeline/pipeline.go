@@ -89,6 +89,15 @@ type Config struct {
 	// Yield is what YieldBytes calls: by default a short sleep while the
 	// node competes for its cores (corePause); tests count.
 	Yield func()
+	// SmallLane makes the first device queue and the first socket shard
+	// a lane of their own for small packets: their readers hand batches
+	// to crypto workers, rings and writers of their own, so nothing read
+	// there waits behind the bulk data read from the other queues and
+	// shards (a ping or a TCP ACK under a saturating stream). The kernel
+	// must steer small packets there (tunio's and udpio's SteerSmall);
+	// without steering both lanes still carry everything correctly, each
+	// in the order it read it. Needs at least two queues and two shards.
+	SmallLane bool
 	// RelayMTU is the largest packet sent to a relayed peer (relayed
 	// datagrams are RelayOverhead bytes longer); larger ones with DF, and
 	// IPv6 ones, get an ICMP "too big" back (toobig.go). Zero: no limit.
@@ -147,8 +156,8 @@ func (c *Config) withDefaults() Config {
 // possibly split into several queues (TUN IFF_MULTI_QUEUE fds, SO_REUSEPORT
 // UDP shards). It runs one reader per device queue and one per socket
 // shard; the kernel keeps each flow on one queue or shard, so per-flow
-// order is kept. Writes go to the first queue and the first shard.
-// New and NewMulti allocate everything; Start launches the stages; Close
+// order is kept. Writes go to the first queue and the first shard (of each
+// lane, with Config.SmallLane). New and NewMulti allocate everything; Start launches the stages; Close
 // stops them (closing every queue and shard, which the pipeline owns from
 // Start on) and Wait waits until every stage has returned.
 type Pipeline struct {
@@ -159,9 +168,17 @@ type Pipeline struct {
 	conn  udpio.Conn   // conns[0]: the net writer's shard
 	log   *zap.Logger
 
-	snap     atomic.Pointer[Snapshot]
-	control  chan ControlPacket
+	snap     *atomic.Pointer[Snapshot] // shared by the lanes
+	control  chan ControlPacket        // shared by the lanes
 	Counters Counters
+	ctr      *Counters // where the stages count: Counters of the first lane
+
+	// small is the small-packet lane (Config.SmallLane), a second set of
+	// stages over devs[0] and conns[0] sharing snap, control, ctr and
+	// learned; nil without. Its inbound closer closes inDone instead of
+	// control, and the bulk lane's closes control after it.
+	small  *Pipeline
+	inDone chan struct{}
 
 	out, in direction
 	learned *learnTable
@@ -343,14 +360,33 @@ func New(cfg Config, dev tunio.Device, conn udpio.Conn, log *zap.Logger) *Pipeli
 // NewMulti builds a pipeline over the queues of one device (devs, e.g.
 // (*tunio.Tun).Queues()) and the shards of one socket (conns, e.g. from
 // udpio.ListenShards). Both must be non-empty. Nothing runs until Start.
+//
+// With Config.SmallLane, devs[0] and conns[0] form the small-packet lane
+// and the rest the bulk lane, each with stages of its own.
 func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logger) *Pipeline {
-	cfg = cfg.withDefaults()
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if len(devs) == 0 || len(conns) == 0 {
 		panic("pipeline.NewMulti: no device queue or no socket") // a wiring bug, not input
 	}
+	if !cfg.SmallLane {
+		return newLane(cfg, devs, conns, log)
+	}
+	if len(devs) < 2 || len(conns) < 2 {
+		panic("pipeline.NewMulti: a small-packet lane needs two device queues and two sockets")
+	}
+	p := newLane(cfg, devs[1:], conns[1:], log)
+	s := newLane(cfg, devs[:1], conns[:1], log)
+	s.snap, s.control, s.ctr, s.learned = p.snap, p.control, p.ctr, p.learned
+	s.inDone = make(chan struct{})
+	p.small = s
+	return p
+}
+
+// newLane builds the stages over devs and conns.
+func newLane(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logger) *Pipeline {
+	cfg = cfg.withDefaults()
 	// Every reader holds a batch while it waits for input; leave the
 	// rest of the pipeline at least one.
 	cfg.Batches = max(cfg.Batches, len(devs)+1, len(conns)+1)
@@ -368,6 +404,7 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		dev:     devs[0],
 		conn:    conns[0],
 		log:     log,
+		snap:    new(atomic.Pointer[Snapshot]),
 		control: make(chan ControlPacket, cfg.ControlQueue),
 		out:     newDirection(cfg, bufSize, len(devs)),
 		in:      newDirection(cfg, bufSize, len(conns)),
@@ -379,6 +416,7 @@ func NewMulti(cfg Config, devs []tunio.Device, conns []udpio.Conn, log *zap.Logg
 		tooBigOut: make([][]byte, 1),
 		floodMsg:  make([]udpio.Message, 1),
 	}
+	p.ctr = &p.Counters
 	p.out.write, p.in.write = p.sendBatch, p.deliverBatch
 	p.in.yield = cfg.Yield
 	if rw, ok := p.dev.(tunio.RunWriter); ok {
@@ -415,6 +453,9 @@ func (p *Pipeline) SendTo(addr netip.AddrPort, pkt []byte) error {
 
 // Start launches the stage goroutines.
 func (p *Pipeline) Start() {
+	if p.small != nil {
+		p.small.Start()
+	}
 	p.wg.Add(2 + len(p.devs) + len(p.conns) + 2*p.cfg.Workers)
 	p.out.workers.Add(p.cfg.Workers)
 	p.in.workers.Add(p.cfg.Workers)
@@ -447,13 +488,21 @@ func (p *Pipeline) Close() error {
 		for i := len(p.conns) - 1; i >= 0; i-- {
 			errs = append(errs, p.conns[i].Close())
 		}
+		if p.small != nil { // after the bulk lane: devs[0] closes every queue
+			errs = append(errs, p.small.Close())
+		}
 		err = errors.Join(errs...)
 	})
 	return err
 }
 
 // Wait blocks until every stage goroutine has returned.
-func (p *Pipeline) Wait() { p.wg.Wait() }
+func (p *Pipeline) Wait() {
+	if p.small != nil {
+		p.small.Wait()
+	}
+	p.wg.Wait()
+}
 
 // isClosed tells a shutdown error from a failure.
 func (p *Pipeline) isClosed(err error) bool {

@@ -85,7 +85,7 @@ func wrapRelay(via *Peer, node wire.NodeID, buf, inner []byte) ([]byte, netip.Ad
 func (p *Pipeline) openRelay(snap *Snapshot, s *slot, pt []byte) {
 	if !snap.Relay || s.peer.Via != nil || len(pt) < 1+wire.RelayHeaderLen+1 {
 		s.verdict = vDrop
-		p.Counters.DropRelay.Add(1)
+		p.ctr.DropRelay.Add(1)
 		return
 	}
 	var node wire.NodeID
@@ -103,7 +103,7 @@ func (p *Pipeline) openRelay(snap *Snapshot, s *slot, pt []byte) {
 	vp := snap.Relayed[RelayKey{Via: s.peer.Addr, Node: node}]
 	if vp == nil {
 		s.verdict = vDrop
-		p.Counters.DropUnknownPeer.Add(1)
+		p.ctr.DropUnknownPeer.Add(1)
 		return
 	}
 	pt2, err := vp.Session.Open(inner)
@@ -121,7 +121,7 @@ func (p *Pipeline) openRelay(snap *Snapshot, s *slot, pt []byte) {
 	case wire.TypeRelay, wire.TypeRelayed:
 		// No relaying over relayed paths.
 		s.verdict = vDrop
-		p.Counters.DropRelay.Add(1)
+		p.ctr.DropRelay.Add(1)
 	default:
 		s.verdict = vControl
 	}
@@ -133,7 +133,7 @@ func (p *Pipeline) forwardRelay(snap *Snapshot, s *slot, pt []byte, dst wire.Nod
 	to := snap.ByNodeID[dst]
 	if to == nil || to == s.peer {
 		s.verdict = vDrop
-		p.Counters.DropRelay.Add(1)
+		p.ctr.DropRelay.Add(1)
 		return
 	}
 	pt[0] = wire.TypeRelayed
@@ -142,7 +142,7 @@ func (p *Pipeline) forwardRelay(snap *Snapshot, s *slot, pt []byte, dst wire.Nod
 	out, err := to.Session.Seal(s.buf[start:], len(pt))
 	if err != nil {
 		s.verdict = vDrop
-		p.Counters.DropSealFailed.Add(1)
+		p.ctr.DropSealFailed.Add(1)
 		return
 	}
 	s.out, s.addr, s.peer, s.verdict = out, to.Addr, to, vForward
@@ -157,14 +157,14 @@ func (p *Pipeline) forward(msgs []udpio.Message) {
 			if !p.isClosed(err) && p.debugOK() {
 				p.log.Debug("forwarding relay messages failed", zap.Error(err))
 			}
-			p.Counters.DropWriteFailed.Add(uint64(len(msgs) - sent))
+			p.ctr.DropWriteFailed.Add(uint64(len(msgs) - sent))
 			return
 		}
 		for _, m := range msgs[sent : sent+n] {
-			p.Counters.NetOutBytes.Add(uint64(m.N))
+			p.ctr.NetOutBytes.Add(uint64(m.N))
 		}
 		sent += n
-		p.Counters.Relayed.Add(uint64(n))
-		p.Counters.NetOut.Add(uint64(n))
+		p.ctr.Relayed.Add(uint64(n))
+		p.ctr.NetOut.Add(uint64(n))
 	}
 }

@@ -42,7 +42,7 @@ func (p *Pipeline) tooBig(pkt []byte) bool {
 			return false // may be fragmented
 		}
 		if pkt[9] == 1 && (len(pkt) < ihl+1 || (pkt[ihl] != 0 && pkt[ihl] != 8)) {
-			p.Counters.DropTooBig.Add(1)
+			p.ctr.DropTooBig.Add(1)
 			return true // never an ICMP error about an ICMP error
 		}
 		icmp = p.tooBigBuf[:0]
@@ -52,7 +52,7 @@ func (p *Pipeline) tooBig(pkt []byte) bool {
 			return false // nothing smaller than 1280 can be asked for
 		}
 		if pkt[6] == 58 && len(pkt) > 40 && pkt[40] < 128 {
-			p.Counters.DropTooBig.Add(1)
+			p.ctr.DropTooBig.Add(1)
 			return true // an ICMPv6 error (types below 128)
 		}
 		icmp = p.tooBigBuf[:0]
@@ -60,7 +60,7 @@ func (p *Pipeline) tooBig(pkt []byte) bool {
 	default:
 		return false
 	}
-	p.Counters.DropTooBig.Add(1)
+	p.ctr.DropTooBig.Add(1)
 	now := time.Now().UnixNano()
 	if next := p.tooBigNext.Load(); now < next || !p.tooBigNext.CompareAndSwap(next, now+tooBigInterval) {
 		return true
@@ -68,7 +68,7 @@ func (p *Pipeline) tooBig(pkt []byte) bool {
 	p.in.writeMu.Lock() // the device writer's lock: Write is not safe with itself
 	p.tooBigOut[0] = icmp
 	if n, _ := p.dev.Write(p.tooBigOut, devRoom); n == 1 {
-		p.Counters.TooBigSent.Add(1)
+		p.ctr.TooBigSent.Add(1)
 	}
 	p.tooBigOut[0] = nil
 	p.in.unlock()

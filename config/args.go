@@ -58,6 +58,7 @@ type Args struct {
 	NoUDPGSO      bool    // --no-udp-gso (peercloud)
 	NoUDPGRO      bool    // --no-udp-gro (peercloud)
 	NoDeviceYield bool    // --no-device-yield (peercloud)
+	NoSmallLane   bool    // --no-small-lane (peercloud)
 	TunQueues     *int    // --tun-queues (peercloud)
 	UDPShards     *int    // --udp-shards (peercloud)
 	// PortForwardingLease is --port-forwarding-lease (peercloud).
@@ -183,6 +184,7 @@ func (c *Config) MergeArgs(a *Args) {
 		{a.NoUDPGSO, &c.Peercloud.NoUDPGSO, "peercloud.no-udp-gso", "--no-udp-gso"},
 		{a.NoUDPGRO, &c.Peercloud.NoUDPGRO, "peercloud.no-udp-gro", "--no-udp-gro"},
 		{a.NoDeviceYield, &c.Peercloud.NoDeviceYield, "peercloud.no-device-yield", "--no-device-yield"},
+		{a.NoSmallLane, &c.Peercloud.NoSmallLane, "peercloud.no-small-lane", "--no-small-lane"},
 	} {
 		if b.set {
 			*b.dst = true

@@ -201,6 +201,13 @@ type Peercloud struct {
 	// contended it pauses for a moment so that the local readers the
 	// write woke run at once (pipeline.Config.YieldBytes).
 	NoDeviceYield bool
+	// NoSmallLane turns off the small-packet lane. Default: false, the
+	// node opens one more device queue and one more socket on its port,
+	// has the kernel steer packets of at most SmallPacket bytes there
+	// (eBPF and reuseport programs) and runs stages of their own for them
+	// (pipeline.Config.SmallLane), so a ping or a TCP ACK does not wait
+	// behind a saturating stream's data.
+	NoSmallLane bool
 	// TunQueues is the number of TUN queues (IFF_MULTI_QUEUE), each with
 	// its own reader, 1 to MaxTunQueues. Default 1; 0 means 1.
 	TunQueues int

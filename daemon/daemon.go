@@ -131,11 +131,21 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	if cfg.Device.Type == config.DeviceTAP {
 		typ = tunio.TAP
 	}
-	tunOpts := tunio.Options{Name: cfg.Device.Name, Type: typ, Path: cfg.Device.Path, Logger: log, MultiQueue: cfg.Peercloud.TunQueues}
+	// The small-packet lane takes one more device queue and one more
+	// socket (pipeline.Config.SmallLane).
+	lane := !cfg.Peercloud.NoSmallLane
+	tunOpts := tunio.Options{Name: cfg.Device.Name, Type: typ, Path: cfg.Device.Path, Logger: log,
+		MultiQueue: max(cfg.Peercloud.TunQueues, 1) + btoi(lane)}
 	if cfg.Peercloud.NoTunOffload {
 		tunOpts.DisableOffloads = tunio.OffloadVnetHdr
 	}
 	dev, err := tunio.Open(tunOpts)
+	if err != nil && lane {
+		// A persistent device made without IFF_MULTI_QUEUE takes one queue.
+		log.Warn("small-packet lane off: the device did not open with another queue", zap.Error(err))
+		lane, tunOpts.MultiQueue = false, cfg.Peercloud.TunQueues
+		dev, err = tunio.Open(tunOpts)
+	}
 	if err != nil {
 		return fmt.Errorf("opening the device: %w", err)
 	}
@@ -180,9 +190,13 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	hk.Fire(hooks.DeviceConfigured, nil)
 
 	// The socket.
-	shards, err := listenShards(listen, cfg.Peercloud, log)
+	shards, err := listenShards(listen, max(cfg.Peercloud.UDPShards, 1)+btoi(lane), cfg.Peercloud, log)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	laneState := "off"
+	if lane {
+		laneState = steerSmall(dev, shards, log)
 	}
 	conn := shards[0]
 	conns := make([]udpio.Conn, len(shards))
@@ -197,7 +211,8 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	uo := conn.Offloads()
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
 	log.Info("data plane offloads", zap.Stringer("tun", dev.Offloads()), zap.Int("tun-queues", len(dev.Queues())),
-		zap.Bool("udp-gso", uo.GSO), zap.Bool("udp-gro", uo.GRO), zap.Int("udp-shards", len(conns)))
+		zap.Bool("udp-gso", uo.GSO), zap.Bool("udp-gro", uo.GRO), zap.Int("udp-shards", len(conns)),
+		zap.String("small-lane", laneState))
 	ops, err := startOpsData(cfg, log, dev.Name(), conn.LocalAddr(), hc.Identity.Public().String(), hk)
 	if err != nil {
 		closeConns()
@@ -220,7 +235,9 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	mode := cfg.Mode.Effective(cfg.Device.Type)
 	log.Info("forwarding mode", zap.Stringer("mode", mode))
 	routes := &kernelRoutes{dev: dev, own: devCfg.Addr, log: log}
-	pl := pipeline.NewMulti(pipelineConfig(cfg, typ, dev.MTU()), dev.Queues(), conns, log.Named("data"))
+	pcfg := pipelineConfig(cfg, typ, dev.MTU())
+	pcfg.SmallLane = lane
+	pl := pipeline.NewMulti(pcfg, dev.Queues(), conns, log.Named("data"))
 	devClosed = true // the pipeline owns the device and the socket now
 	node, err := control.New(control.Config{
 		Handshake:   hc,
@@ -366,12 +383,12 @@ func udpOptions(pc config.Peercloud, log *zap.Logger) udpio.Options {
 		RecvBuffer: pc.SocketBuffer, SendBuffer: pc.SocketBuffer}
 }
 
-// listenShards opens the UDP socket: one, or with pc.UDPShards > 1 that
-// many SO_REUSEPORT shards on one port.
-func listenShards(listen netip.AddrPort, pc config.Peercloud, log *zap.Logger) ([]*udpio.Socket, error) {
+// listenShards opens the UDP socket: one, or with n > 1 that many
+// SO_REUSEPORT shards on one port.
+func listenShards(listen netip.AddrPort, n int, pc config.Peercloud, log *zap.Logger) ([]*udpio.Socket, error) {
 	opts := udpOptions(pc, log)
-	if pc.UDPShards > 1 {
-		return udpio.ListenShardsAddrPort(listen, pc.UDPShards, opts)
+	if n > 1 {
+		return udpio.ListenShardsAddrPort(listen, n, opts)
 	}
 	s, err := udpio.ListenAddrPort(listen, opts)
 	if err != nil {
@@ -387,4 +404,30 @@ func runHook(ctx context.Context, log *zap.Logger, name, script, ifname string) 
 		return
 	}
 	log.Debug("hook ran", zap.String("hook", name), zap.ByteString("output", out))
+}
+
+// steerSmall has the kernel send small packets to the first device queue
+// and small datagrams to the first socket, the small-packet lane. Where a
+// program cannot be attached (loading the device's needs CAP_BPF or
+// CAP_SYS_ADMIN), the kernel spreads flows over that queue or socket as
+// over the others: the lane still carries everything, in order per flow,
+// but small packets there may wait behind bulk data again. It returns
+// "steered", or "unsteered" when either program failed.
+func steerSmall(dev *tunio.Tun, shards []*udpio.Socket, log *zap.Logger) string {
+	devErr := dev.SteerSmall(pipeline.SmallPacket)
+	sockErr := udpio.SteerSmall(shards, pipeline.SmallDatagram)
+	if devErr != nil || sockErr != nil {
+		log.Warn("small-packet lane: the kernel does not steer small packets to it",
+			zap.NamedError("device", devErr), zap.NamedError("socket", sockErr))
+		return "unsteered"
+	}
+	log.Info("small-packet lane", zap.Int("max-packet", pipeline.SmallPacket))
+	return "steered"
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -18,9 +18,12 @@ func TestOffloadVariants(t *testing.T) {
 		// want are fragments of the "data plane offloads" log line.
 		want []string
 	}{
-		{"all on", nil, []string{`"tun": "vnethdr|tso|uso"`, `"tun-queues": 1`, `"udp-gso": true`, `"udp-gro": true`, `"udp-shards": 1`}},
-		{"all off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, []string{`"tun": "none"`, `"udp-gso": false`, `"udp-gro": false`}},
-		{"queues and shards", []string{"--tun-queues", "2", "--udp-shards", "2"}, []string{`"tun-queues": 2`, `"udp-shards": 2`}},
+		// The small-packet lane adds a queue and a shard.
+		{"all on", nil, []string{`"tun": "vnethdr|tso|uso"`, `"tun-queues": 2`, `"udp-gso": true`, `"udp-gro": true`, `"udp-shards": 2`, `"small-lane": "steered"`}},
+		{"all off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--no-small-lane"},
+			[]string{`"tun": "none"`, `"tun-queues": 1`, `"udp-gso": false`, `"udp-gro": false`, `"udp-shards": 1`, `"small-lane": "off"`}},
+		{"queues and shards", []string{"--tun-queues", "2", "--udp-shards", "2"}, []string{`"tun-queues": 3`, `"udp-shards": 3`, `"small-lane": "steered"`}},
+		{"queues and shards, no lane", []string{"--tun-queues", "2", "--udp-shards", "2", "--no-small-lane"}, []string{`"tun-queues": 2`, `"udp-shards": 2`, `"small-lane": "off"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t)

@@ -41,6 +41,16 @@ type ControlPacket struct {
 	Data      []byte
 }
 
+// SmallPacket is the largest packet (IP packet or Ethernet frame) the
+// kernel should steer to the small-packet lane's device queue
+// (Config.SmallLane): pings, TCP ACKs, DNS, VoIP and game traffic; and
+// SmallDatagram the largest datagram payload that can carry one sealed,
+// possibly relayed.
+const (
+	SmallPacket   = 256
+	SmallDatagram = SmallPacket + headroom + aead.TagLen + RelayOverhead
+)
+
 // Config sizes the pipeline. Zero values pick the defaults.
 type Config struct {
 	// BatchSize is the number of packets per batch (default 64).

@@ -90,7 +90,7 @@ func TestServiceUnit(t *testing.T) {
 		}
 	}
 	caps := strings.Fields(u.one(t, "Service", "CapabilityBoundingSet"))
-	allowed := []string{"CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"}
+	allowed := []string{"CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_BPF"}
 	if !slices.Contains(caps, "CAP_NET_ADMIN") {
 		t.Error("CapabilityBoundingSet lacks CAP_NET_ADMIN")
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -197,6 +198,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	laneState := "off"
 	if lane {
 		laneState = steerSmall(dev, shards, log)
+		spareProc(os.Getenv)
 	}
 	conn := shards[0]
 	conns := make([]udpio.Conn, len(shards))
@@ -212,7 +214,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	log.Info("listening", zap.Stringer("addr", conn.LocalAddr()))
 	log.Info("data plane offloads", zap.Stringer("tun", dev.Offloads()), zap.Int("tun-queues", len(dev.Queues())),
 		zap.Bool("udp-gso", uo.GSO), zap.Bool("udp-gro", uo.GRO), zap.Int("udp-shards", len(conns)),
-		zap.String("small-lane", laneState))
+		zap.String("small-lane", laneState), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 	ops, err := startOpsData(cfg, log, dev.Name(), conn.LocalAddr(), hc.Identity.Public().String(), hk)
 	if err != nil {
 		closeConns()
@@ -430,4 +432,20 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// baseProcs is the runtime's own GOMAXPROCS (the CPUs the process may use).
+var baseProcs = runtime.GOMAXPROCS(0)
+
+// spareProc gives the Go scheduler one processor more than the CPUs,
+// unless the environment sets GOMAXPROCS. The small-packet lane's readers
+// wake from the network poller; while the bulk lane's goroutines hold
+// every processor (in system calls, too, until the runtime takes the
+// processor back), a woken reader would wait for one, and the ping with
+// it. Measured (2 cores, saturating TCP, ping every 10 ms): 0.70–0.84 ms
+// instead of 1.15–1.17, TCP and the 64-byte rate unchanged.
+func spareProc(getenv func(string) string) {
+	if getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(baseProcs + 1)
+	}
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/peercloud/peercloud/config"
@@ -35,5 +36,23 @@ func TestPipelineConfig(t *testing.T) {
 	cfg.Peercloud.NoRelay = false
 	if p := pipelineConfig(cfg, tunio.TAP, 1400); p.RelayMTU != 0 {
 		t.Errorf("TAP: RelayMTU %d, want 0", p.RelayMTU)
+	}
+}
+
+// TestSpareProc: the small-packet lane's spare processor is one more than
+// the runtime's own count, taken once however often a daemon starts, and
+// none when the environment sets GOMAXPROCS.
+func TestSpareProc(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(baseProcs)
+	spareProc(func(string) string { return "1" })
+	if got := runtime.GOMAXPROCS(0); got != baseProcs {
+		t.Errorf("GOMAXPROCS set in the environment: %d, want %d", got, baseProcs)
+	}
+	for range 2 {
+		spareProc(func(string) string { return "" })
+		if got := runtime.GOMAXPROCS(0); got != baseProcs+1 {
+			t.Errorf("GOMAXPROCS %d, want %d", got, baseProcs+1)
+		}
 	}
 }

@@ -26,6 +26,13 @@
 // has what dropping it measured). Order is kept per reader (and so per
 // flow) while crypto runs in parallel.
 //
+// With Config.SmallLane the first device queue and socket shard form a
+// second lane with all of the above of its own (rings, batches, crypto
+// workers, write locks), sharing only the snapshot, the control channel,
+// the counters and the learned addresses. The kernel steers small packets
+// there (tunio's and udpio's SteerSmall), so they never wait behind the
+// bulk lane's batches; each lane keeps the order it read in.
+//
 // The pipeline never mutates peer state. The control goroutine publishes an
 // immutable Snapshot (routes and peers) with Publish; the data plane reads it
 // with one atomic load per batch. Every packet that is not data for the

@@ -62,3 +62,36 @@ func offloadLogLine(t *testing.T, path string) string {
 	t.Fatalf("no offload log line in %s:\n%s", path, b)
 	return ""
 }
+
+// TestSmallLaneOnPersistentDevice: a persistent device made without
+// IFF_MULTI_QUEUE takes only one queue; the node starts without the
+// small-packet lane, says so, and forwards.
+func TestSmallLaneOnPersistentDevice(t *testing.T) {
+	s := newSite(t)
+	if err := s.topo.Exec("a", "ip", "tuntap", "add", "dev", "pcpersist", "mode", "tun"); err != nil {
+		t.Fatal(err)
+	}
+	s.start("b", "--ip", s.tunnel("b")+"/24", "-l", "3210", "--no-port-forwarding", "--password", "persist")
+	s.start("a", "-d", "pcpersist", "--ip", s.tunnel("a")+"/24", "-l", "3210", "-c", s.underlay("b")+":3210",
+		"--no-port-forwarding", "--password", "persist")
+	s.mustPingBothWays(15 * time.Second)
+	line := offloadLogLine(t, filepath.Join(s.logDir, "a.log"))
+	for _, w := range []string{`"tun-queues": 1`, `"udp-shards": 1`, `"small-lane": "off"`} {
+		if !strings.Contains(line, w) {
+			t.Errorf("offload log line lacks %q: %s", w, line)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(s.logDir, "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "small-packet lane off: the device did not open with another queue") {
+		t.Error("no warning that the lane is off")
+	}
+	if !strings.Contains(offloadLogLine(t, filepath.Join(s.logDir, "b.log")), `"small-lane": "steered"`) {
+		t.Error("node b has no steered lane")
+	}
+	if err := s.stop("a"); err != nil {
+		t.Fatalf("node a did not exit cleanly: %v", err)
+	}
+}

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,13 +12,6 @@ import (
 	"github.com/peercloud/peercloud/udpio"
 	"github.com/peercloud/peercloud/udpio/udptest"
 )
-
-// sizedPacket is flowPacket with a payload of n bytes.
-func sizedPacket(f, seq, n int) []byte {
-	payload := make([]byte, n)
-	binary.BigEndian.PutUint32(payload, uint32(seq))
-	return tuntest.UDPPacket(netip.AddrPortFrom(tunA, uint16(1000+f)), netip.AddrPortFrom(tunB, 2000), payload)
-}
 
 // TestSmallLane runs two nodes with a small-packet lane each, the network
 // steering small datagrams to the first shard as the kernel's reuseport

@@ -36,8 +36,11 @@ func sessionPair(t *testing.T, alg aead.Algorithm, seed byte) (tx, rx *aead.Sess
 
 // flowPacket is an IP/UDP packet of flow f (source port 1000+f) carrying
 // sequence number seq.
-func flowPacket(f, seq int) []byte {
-	payload := make([]byte, 64)
+func flowPacket(f, seq int) []byte { return sizedPacket(f, seq, 64) }
+
+// sizedPacket is flowPacket with a payload of n bytes.
+func sizedPacket(f, seq, n int) []byte {
+	payload := make([]byte, n)
 	binary.BigEndian.PutUint32(payload, uint32(seq))
 	return tuntest.UDPPacket(netip.AddrPortFrom(tunA, uint16(1000+f)), netip.AddrPortFrom(tunB, 2000), payload)
 }

@@ -9,8 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/peercloud/peercloud/internal/fdwait"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,6 +86,10 @@ type Socket struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// kwait: the fd waits in the kernel (WaitInKernel), not in Go's
+	// poller; set before concurrent use.
+	kwait bool
 
 	rmu      sync.Mutex // guards r, gro and the read call state below
 	r        *mmsgScratch
@@ -358,6 +365,57 @@ func (s *Socket) wrapErr(op string, err error) error {
 	}
 	return fmt.Errorf("udpio.%s %s: %w", op, s.local, err)
 }
+
+// WaitInKernel takes the socket out of Go's poller: from then on a read
+// or write that has to wait does so in the kernel (ppoll), and whoever
+// polls PollFd is the only one woken by its traffic. The pipeline's
+// small-packet lane waits on it with its own epoll set. Call it before
+// the socket is used concurrently.
+func (s *Socket) WaitInKernel() error {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.kwait {
+		return nil
+	}
+	f, rc, err := fdwait.Detach(s.file)
+	if err != nil {
+		return fmt.Errorf("udpio.WaitInKernel %s: %w", s.local, err)
+	}
+	s.file, s.rc, s.kwait = f, rc, true
+	return nil
+}
+
+// PollFd returns the socket's descriptor for a caller's own poll or epoll
+// set (after WaitInKernel); -1 once closed. The descriptor stays the
+// socket's until Close.
+func (s *Socket) PollFd() int {
+	fd := -1
+	if err := s.rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1
+	}
+	return fd
+}
+
+// kernelWait waits in the kernel until fd is ready for events, for a
+// socket under WaitInKernel; false once the socket is closed.
+func (s *Socket) kernelWait(fd uintptr, events int16) bool {
+	for !s.closed.Load() {
+		err := fdwait.Wait(int(fd), events, kernelWaitSlice)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, fdwait.ErrTimeout) {
+			return false
+		}
+	}
+	return false
+}
+
+// kernelWaitSlice bounds one wait in the kernel, so that a read or write
+// blocked there sees Close (which cannot wake it) within that time.
+const kernelWaitSlice = 100 * time.Millisecond
 
 // Close implements Conn.
 func (s *Socket) Close() error {

@@ -1,6 +1,7 @@
 package udpio
 
 import (
+	"net"
 	"net/netip"
 	"unsafe"
 
@@ -33,19 +34,40 @@ func (s *Socket) ReadBatch(msgs []Message) (int, error) {
 // caller that decrypts out of place (aead.Session.OpenTo) saves the copy
 // (~8 % of a receiving node's CPU in a TCP stream, perf).
 func (s *Socket) ReadBatchView(msgs []Message) (int, error) {
+	return s.readView(msgs, false)
+}
+
+// ReadBatchNoWait is ReadBatch that returns 0 messages instead of waiting
+// when none are queued: for a caller that polls PollFd itself.
+func (s *Socket) ReadBatchNoWait(msgs []Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.readLocked(msgs, true)
+}
+
+// ReadBatchViewNoWait is ReadBatchView that returns 0 messages instead of
+// waiting when none are queued.
+func (s *Socket) ReadBatchViewNoWait(msgs []Message) (int, error) {
+	return s.readView(msgs, true)
+}
+
+func (s *Socket) readView(msgs []Message, noblock bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.gro == nil {
-		n, err := s.readLocked(msgs, false)
+		n, err := s.readLocked(msgs, noblock)
 		for i := range n {
 			msgs[i].Buf = msgs[i].Buf[:msgs[i].N]
 		}
 		return n, err
 	}
-	return s.readGROLocked(msgs, false, true)
+	return s.readGROLocked(msgs, noblock, true)
 }
 
 // readLocked is ReadBatch; with noblock it returns 0 instead of waiting.
@@ -103,7 +125,17 @@ func (s *Socket) recvmmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return s.rnoblock
+			if s.rnoblock {
+				return true
+			}
+			if s.kwait {
+				if !s.kernelWait(fd, unix.POLLIN) {
+					s.rerr = net.ErrClosed
+					return true
+				}
+				continue
+			}
+			return false
 		default:
 			s.rerr = e
 			return true

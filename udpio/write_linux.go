@@ -3,6 +3,7 @@ package udpio
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"unsafe"
 
@@ -183,6 +184,13 @@ func (s *Socket) sendmmsg(fd uintptr) bool {
 			s.wsent += r
 		case unix.EINTR:
 		case unix.EAGAIN:
+			if s.kwait {
+				if !s.kernelWait(fd, unix.POLLOUT) {
+					s.werr = net.ErrClosed
+					return true
+				}
+				continue
+			}
 			return false
 		default:
 			s.werr = e

@@ -1,14 +1,19 @@
 package tunio
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/peercloud/peercloud/internal/fdwait"
 )
 
 // WriteHeadroom is the headroom Write needs in front of each packet: none.
@@ -32,6 +37,12 @@ type queue struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// kwait: the fd waits in the kernel (WaitInKernel), not in Go's
+	// poller; set before concurrent use. rnowait: this Read returns
+	// what is queued, possibly nothing (ReadNoWait).
+	kwait   bool
+	rnowait bool
 
 	// Read state: one Read at a time (Device contract). The raw-conn
 	// callbacks are method values made once, as a closure per call would
@@ -95,6 +106,54 @@ func (q *queue) Name() string { return q.t.name }
 func (q *queue) Type() Type   { return q.t.typ }
 func (q *queue) MTU() int     { return q.t.MTU() }
 
+// WaitInKernel takes the queue out of Go's poller: from then on a read or
+// write that has to wait does so in the kernel (ppoll), and whoever polls
+// PollFd is the only one woken by its packets. The pipeline's small-packet
+// lane waits on it with its own epoll set. Call it before the queue is
+// used concurrently.
+func (q *queue) WaitInKernel() error {
+	if q.kwait {
+		return nil
+	}
+	f, rc, err := fdwait.Detach(q.file)
+	if err != nil {
+		return fmt.Errorf("tunio.WaitInKernel %s: %w", q.t.name, err)
+	}
+	q.file, q.rc, q.kwait = f, rc, true
+	return nil
+}
+
+// PollFd returns the queue's descriptor for a caller's own poll or epoll
+// set (after WaitInKernel); -1 once closed.
+func (q *queue) PollFd() int {
+	fd := -1
+	if err := q.rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1
+	}
+	return fd
+}
+
+// kernelWait waits in the kernel until fd is ready for events, for a
+// queue under WaitInKernel: true to try again; false, with *errp set,
+// once the queue is closed.
+func (q *queue) kernelWait(fd uintptr, events int16, errp *error) bool {
+	for !q.closed.Load() && !q.t.closed.Load() {
+		err := fdwait.Wait(int(fd), events, kernelWaitSlice)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, fdwait.ErrTimeout) {
+			break
+		}
+	}
+	*errp = net.ErrClosed
+	return false
+}
+
+// kernelWaitSlice bounds one wait in the kernel, so that a read or write
+// blocked there sees Close (which cannot wake it) within that time.
+const kernelWaitSlice = 100 * time.Millisecond
+
 // Close closes this queue's fd only (Tun.Close closes all queues).
 func (q *queue) Close() error {
 	if err := q.close(); err != nil {
@@ -119,6 +178,16 @@ func (q *queue) wrapErr(op string, err error) error {
 // keeps reading while packets are queued, up to len(bufs), so a burst costs
 // one wake-up.
 func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return q.read(bufs, sizes, offset, false)
+}
+
+// ReadNoWait is Read that returns 0 packets instead of waiting when none
+// are queued: for a caller that polls PollFd itself (after WaitInKernel).
+func (q *queue) ReadNoWait(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return q.read(bufs, sizes, offset, true)
+}
+
+func (q *queue) read(bufs [][]byte, sizes []int, offset int, nowait bool) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -130,7 +199,7 @@ func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return 0, fmt.Errorf("tunio.Read %s: %w", q.t.name, ErrBadOffset)
 		}
 	}
-	q.rbufs, q.rsizes, q.roff, q.rn, q.rerr = bufs, sizes, offset, 0, nil
+	q.rbufs, q.rsizes, q.roff, q.rn, q.rerr, q.rnowait = bufs, sizes, offset, 0, nil, nowait
 	var err error
 	if q.vnet && q.split.pending() {
 		q.readVnet(-1) // hand out what is left without a syscall
@@ -143,7 +212,7 @@ func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		err = q.rerr
 	}
 	q.rbufs, q.rsizes = nil, nil // don't pin the caller's buffers
-	if n > 0 {
+	if n > 0 || (nowait && err == nil) {
 		return n, nil
 	}
 	return 0, q.wrapErr("read", err)
@@ -162,7 +231,15 @@ func (q *queue) readRaw(fd uintptr) bool {
 			q.rn++
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return q.rn > 0 // nothing yet: park in the poller; else done
+			if q.rn > 0 || q.rnowait {
+				return true
+			}
+			if !q.kwait {
+				return false // nothing yet: park in the poller
+			}
+			if !q.kernelWait(fd, unix.POLLIN, &q.rerr) {
+				return true
+			}
 		default:
 			q.rerr = err
 			return true
@@ -215,7 +292,16 @@ func (q *queue) readVnet(fd int) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return q.rn > 0
+			if q.rn > 0 || q.rnowait {
+				return true
+			}
+			if !q.kwait {
+				return false // nothing yet: park in the poller
+			}
+			if !q.kernelWait(uintptr(fd), unix.POLLIN, &q.rerr) {
+				return true
+			}
+			continue
 		default:
 			q.rerr = errno
 			return true
@@ -309,7 +395,12 @@ func (q *queue) writeRaw(fd uintptr) bool {
 			q.wn++
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false
+			if !q.kwait {
+				return false // wait in the poller
+			}
+			if !q.kernelWait(fd, unix.POLLOUT, &q.werr) {
+				return true
+			}
 		default:
 			q.werr = err
 			return true
@@ -338,7 +429,12 @@ func (q *queue) writeVnet(fd int) bool {
 			q.wn, q.wniov = q.wend, 0
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false // q.wniov stays: retry the same writev
+			if !q.kwait {
+				return false // q.wniov stays: retry the same writev
+			}
+			if !q.kernelWait(uintptr(fd), unix.POLLOUT, &q.werr) {
+				return true
+			}
 		default:
 			q.werr = errno
 			return true

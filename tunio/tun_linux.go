@@ -327,3 +327,16 @@ func (t *Tun) Close() error {
 	}
 	return nil
 }
+
+// WaitInKernel takes queue 0 (the one Tun's own Read and Write use) out of
+// Go's poller; see the queue's WaitInKernel (Queues).
+func (t *Tun) WaitInKernel() error { return t.queues[0].WaitInKernel() }
+
+// ReadNoWait is Read on queue 0 that returns 0 packets instead of waiting
+// when none are queued.
+func (t *Tun) ReadNoWait(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return t.queues[0].ReadNoWait(bufs, sizes, offset)
+}
+
+// PollFd returns queue 0's descriptor (after WaitInKernel); -1 once closed.
+func (t *Tun) PollFd() int { return t.queues[0].PollFd() }

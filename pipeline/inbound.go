@@ -17,22 +17,33 @@ import (
 // the device writer.
 func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 	defer p.wg.Done()
-	// Views only pay with GRO: without it the datagrams are read into
-	// the slots anyway, and opening them in the reader would only take
-	// the work away from the crypto workers.
-	vr, views := conn.(viewReader)
-	views = views && vr.Offloads().GRO
-	read := func(b *Batch) (int, error) {
+	readBatch, views := conn.ReadBatch, false
+	if vr, ok := conn.(viewReader); ok && viewsPay(vr) {
+		readBatch, views = vr.ReadBatchView, true
+	}
+	read, classify := p.netReader(readBatch, views)
+	p.readLoop(&p.in, "network", read, classify, p.openBatch, p.deliverBatch)
+}
+
+// viewsPay tells whether a socket's datagrams are better read as views
+// (ReadBatchView): only with GRO. Without it the datagrams are read into
+// the slots anyway, and opening them in the reader would only take the
+// work away from the crypto workers.
+func viewsPay(c interface{ Offloads() udpio.Offloads }) bool { return c.Offloads().GRO }
+
+// netReader returns the network reader's read and classify steps over
+// readBatch, a socket's ReadBatch (or ReadBatchNoWait); with views,
+// readBatch is a view read (ReadBatchView, ReadBatchViewNoWait).
+func (p *Pipeline) netReader(readBatch func([]udpio.Message) (int, error), views bool) (
+	read func(*Batch) (int, error), classify func(*Batch, int)) {
+	read = func(b *Batch) (int, error) {
 		for i := range b.slots {
 			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
 		}
-		if views {
-			b.views = true
-			return vr.ReadBatchView(b.msgs)
-		}
-		return conn.ReadBatch(b.msgs)
+		b.views = views
+		return readBatch(b.msgs)
 	}
-	classify := func(b *Batch, n int) {
+	classify = func(b *Batch, n int) {
 		p.classifyIn(b, n, p.snap.Load())
 		if b.views {
 			// The datagrams are views into the socket's buffers, valid
@@ -41,7 +52,7 @@ func (p *Pipeline) routineReadFromNet(conn udpio.Conn) {
 			p.openBatch(b)
 		}
 	}
-	p.readLoop(&p.in, "network", read, classify, p.openBatch, p.deliverBatch)
+	return read, classify
 }
 
 // viewReader is a socket that can hand out received datagrams in place

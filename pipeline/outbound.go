@@ -14,14 +14,22 @@ import (
 // net writer.
 func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 	defer p.wg.Done()
-	read := func(b *Batch) (int, error) {
+	read, classify := p.deviceReader(dev.Read)
+	p.readLoop(&p.out, "device", read, classify, p.sealBatch, p.sendBatch)
+}
+
+// deviceReader returns the device reader's read and classify steps over
+// readPackets, a device queue's Read (or ReadNoWait).
+func (p *Pipeline) deviceReader(readPackets func(bufs [][]byte, sizes []int, offset int) (int, error)) (
+	read func(*Batch) (int, error), classify func(*Batch, int)) {
+	read = func(b *Batch) (int, error) {
 		for i := range b.slots {
 			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-2*aead.TagLen]
 		}
-		return dev.Read(b.bufs, b.sizes, headroom)
+		return readPackets(b.bufs, b.sizes, headroom)
 	}
-	classify := func(b *Batch, n int) { p.classifyOut(b, n, p.snap.Load()) }
-	p.readLoop(&p.out, "device", read, classify, p.sealBatch, p.sendBatch)
+	classify = func(b *Batch, n int) { p.classifyOut(b, n, p.snap.Load()) }
+	return read, classify
 }
 
 // routineSeal seals the packets of outbound batches in place.

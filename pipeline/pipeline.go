@@ -108,6 +108,14 @@ type Config struct {
 	// without steering both lanes still carry everything correctly, each
 	// in the order it read it. Needs at least two queues and two shards.
 	SmallLane bool
+	// SmallLaneLinger is how long after its last packet the small lane,
+	// when its device queue and socket can wait in the kernel (tunio's,
+	// udpio's), keeps waiting there with a processor of its own, waking
+	// ~110 times a second, before it waits in Go's poller again
+	// (laneloop.go). Default DefaultSmallLaneLinger; negative: it always
+	// waits in Go's poller. A ping through an idle tunnel takes ~30 %
+	// less time while the lane lingers.
+	SmallLaneLinger time.Duration
 	// RelayMTU is the largest packet sent to a relayed peer (relayed
 	// datagrams are RelayOverhead bytes longer); larger ones with DF, and
 	// IPv6 ones, get an ICMP "too big" back (toobig.go). Zero: no limit.
@@ -153,6 +161,9 @@ func (c *Config) withDefaults() Config {
 	if d.Yield == nil {
 		d.Yield = processPause().pause
 	}
+	if d.SmallLaneLinger == 0 {
+		d.SmallLaneLinger = DefaultSmallLaneLinger
+	}
 	if d.MaxLearned <= 0 {
 		d.MaxLearned = 65536
 	}
@@ -189,6 +200,9 @@ type Pipeline struct {
 	// control, and the bulk lane's closes control after it.
 	small  *Pipeline
 	inDone chan struct{}
+	// loop is the small lane's single reader when it waits in the kernel
+	// (laneloop.go); set by Start.
+	loop *laneLoop
 
 	out, in direction
 	learned *learnTable
@@ -466,14 +480,29 @@ func (p *Pipeline) Start() {
 	if p.small != nil {
 		p.small.Start()
 	}
-	p.wg.Add(2 + len(p.devs) + len(p.conns) + 2*p.cfg.Workers)
 	p.out.workers.Add(p.cfg.Workers)
 	p.in.workers.Add(p.cfg.Workers)
-	for _, dev := range p.devs {
-		go p.routineReadFromDevice(dev)
+	if p.inDone != nil { // the small lane
+		if dev, conn, ok := p.kernelWaitLane(); ok {
+			l, err := newLaneLoop(dev, conn, viewsPay(conn))
+			if err == nil {
+				p.loop = l
+				p.wg.Add(3 + 2*p.cfg.Workers)
+				go p.routineLaneLoop(l)
+				p.log.Info("small lane waits in the kernel", zap.Bool("linger", p.cfg.SmallLaneLinger > 0))
+			} else {
+				p.log.Warn("small lane: cannot wait in the kernel, waiting in Go's poller", zap.Error(err))
+			}
+		}
 	}
-	for _, conn := range p.conns {
-		go p.routineReadFromNet(conn)
+	if p.loop == nil {
+		p.wg.Add(2 + len(p.devs) + len(p.conns) + 2*p.cfg.Workers)
+		for _, dev := range p.devs {
+			go p.routineReadFromDevice(dev)
+		}
+		for _, conn := range p.conns {
+			go p.routineReadFromNet(conn)
+		}
 	}
 	go p.routineCloseNet()
 	go p.routineCloseDevice()
@@ -491,6 +520,9 @@ func (p *Pipeline) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
+		if p.loop != nil {
+			p.loop.stop()
+		}
 		var errs []error
 		for i := len(p.devs) - 1; i >= 0; i-- {
 			errs = append(errs, p.devs[i].Close())
@@ -547,33 +579,55 @@ func (p *Pipeline) readLoop(d *direction, what string, read func(*Batch) (int, e
 	classify func(*Batch, int), crypto, write func(*Batch)) {
 	defer d.readerDone()
 	for {
-		b, ok := d.free.Pop()
-		if !ok {
+		if _, ok := p.readStep(d, what, read, classify, crypto, write); !ok {
 			return
 		}
-		n, err := read(b)
-		if err != nil {
-			if p.isClosed(err) {
-				return
-			}
-			p.log.Warn("reading failed", zap.String("from", what), zap.Error(err))
-			_ = d.free.Push(b)
-			continue
-		}
-		classify(b, n)
-		if d.inlineBegin(b) {
-			crypto(b)
-			write(b)
-			d.inlineEnd()
-			continue
-		}
-		d.inflight.Add(1)
-		if d.order.Push(b) != nil {
-			return
-		}
-		_ = d.work.Push(b) // cannot fail: work closes after the last reader
 	}
 }
+
+// readStep is one pass of a reader: read into a free batch (a no-wait
+// read may find nothing) and finish it or hand it on. full reports a
+// batch read to the brim (more may be waiting, in the kernel or in the
+// reader's own buffers); ok false means stop.
+func (p *Pipeline) readStep(d *direction, what string, read func(*Batch) (int, error),
+	classify func(*Batch, int), crypto, write func(*Batch)) (full, ok bool) {
+	b, ok := d.free.Pop()
+	if !ok {
+		return false, false
+	}
+	n, err := read(b)
+	if err != nil {
+		_ = d.free.Push(b)
+		if p.isClosed(err) {
+			return false, false
+		}
+		p.log.Warn("reading failed", zap.String("from", what), zap.Error(err))
+		time.Sleep(readErrorPause) // a lasting error would spin
+		return false, true
+	}
+	if n == 0 {
+		_ = d.free.Push(b)
+		return false, true
+	}
+	classify(b, n)
+	full = n == len(b.slots)
+	if d.inlineBegin(b) {
+		crypto(b)
+		write(b)
+		d.inlineEnd()
+		return full, true
+	}
+	d.inflight.Add(1)
+	if d.order.Push(b) != nil {
+		return false, false
+	}
+	_ = d.work.Push(b) // cannot fail: work closes after the last reader
+	return full, true
+}
+
+// readErrorPause keeps a reader whose device or socket keeps failing from
+// spinning.
+const readErrorPause = 10 * time.Millisecond
 
 // cryptoLoop is a crypto worker of direction d: seal or open each batch
 // from the work ring, mark it finished and write what is ready (drain).

@@ -1,0 +1,326 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/peercloud/peercloud/udpio"
+)
+
+// The small-packet lane's loop (Config.SmallLane with a real TUN queue and
+// socket): one goroutine reads both the lane's device queue and its
+// socket, like VpnCloud's single thread, and waits for either in the
+// kernel (epoll_pwait in a system call the runtime knows about) rather
+// than in Go's poller. Parking a goroutine in the poller and waking it
+// costs a scheduler round trip that on an idle host, with cold caches,
+// takes ~25 µs more per wake-up than a thread the kernel wakes straight
+// out of its wait; a ping crosses three such wake-ups (docs/ARCHITECTURE.md).
+//
+// While traffic is recent (Config.SmallLaneLinger) the loop keeps its
+// processor through the wait: it wakes at least every activeWait, before
+// the runtime's monitor would take the processor from a thread 10 ms in a
+// system call (after which getting one back is slower than the poller),
+// and yields once per schedEvery, before the monitor would preempt a
+// goroutine that has run 10 ms without rescheduling. After the linger it
+// waits in Go's poller instead and costs nothing while the tunnel is idle.
+
+// kernelWaitDevice is a device queue the lane can wait on in the kernel
+// (tunio's Tun and queues).
+type kernelWaitDevice interface {
+	WaitInKernel() error
+	PollFd() int
+	ReadNoWait(bufs [][]byte, sizes []int, offset int) (int, error)
+}
+
+// kernelWaitConn is a socket the lane can wait on in the kernel (udpio's
+// Socket).
+type kernelWaitConn interface {
+	WaitInKernel() error
+	PollFd() int
+	ReadBatchNoWait(msgs []udpio.Message) (int, error)
+	ReadBatchViewNoWait(msgs []udpio.Message) (int, error)
+	Offloads() udpio.Offloads
+}
+
+const (
+	// activeWait bounds one wait in the kernel while traffic is recent.
+	activeWait = 9 * time.Millisecond
+	// schedEvery is how often the loop yields while it keeps its
+	// processor.
+	schedEvery = 8 * time.Millisecond
+	// activateWakes wake-ups with packets within the linger make the
+	// loop linger.
+	activateWakes = 3
+	// DefaultSmallLaneLinger is how long the lane keeps its processor
+	// after its last packet (Config.SmallLaneLinger).
+	DefaultSmallLaneLinger = time.Second
+)
+
+// epoll event tags.
+const (
+	tagDev = iota
+	tagConn
+	tagWake
+)
+
+// laneLoop is the state of the small lane's loop.
+type laneLoop struct {
+	dev   kernelWaitDevice
+	conn  kernelWaitConn
+	ep    int      // the loop's epoll set (level-triggered): dev, conn, wake
+	wake  *os.File // eventfd: Close writes it to end the loop
+	evs   [4]unix.EpollEvent
+	views bool
+	// idle is a duplicate of ep registered with Go's poller while the
+	// loop waits there (waitIdle); nil otherwise (leaveIdle).
+	idle   *os.File
+	idleRC syscall.RawConn
+
+	// For tests: how often the loop started to linger, and its waits in
+	// Go's poller.
+	lingers   atomic.Uint64
+	idleWaits atomic.Uint64
+}
+
+// kernelWaitLane reports the lane's device queue and socket when both can
+// wait in the kernel and the loop is wanted.
+func (p *Pipeline) kernelWaitLane() (kernelWaitDevice, kernelWaitConn, bool) {
+	if len(p.devs) != 1 || len(p.conns) != 1 {
+		return nil, nil, false
+	}
+	d, ok := p.devs[0].(kernelWaitDevice)
+	c, ok2 := p.conns[0].(kernelWaitConn)
+	return d, c, ok && ok2
+}
+
+// newLaneLoop takes the lane's queue and socket out of Go's poller and
+// builds the loop's epoll set. On error the lane runs its two readers
+// instead (which then wait in the kernel too, one system call each).
+func newLaneLoop(dev kernelWaitDevice, conn kernelWaitConn, views bool) (_ *laneLoop, err error) {
+	if err := dev.WaitInKernel(); err != nil {
+		return nil, err
+	}
+	if err := conn.WaitInKernel(); err != nil {
+		return nil, err
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(ep)
+		}
+	}()
+	// Non-blocking, so that a duplicate given to os.NewFile while the
+	// loop waits in Go's poller is registered there (epoll_pwait itself
+	// ignores the flag).
+	if err := unix.SetNonblock(ep, true); err != nil {
+		return nil, fmt.Errorf("epoll set: %w", err)
+	}
+	// Blocking: os.NewFile then leaves the eventfd out of Go's poller;
+	// only the loop's epoll set watches it.
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	l := &laneLoop{dev: dev, conn: conn, ep: ep, wake: os.NewFile(uintptr(efd), "lane-wake"), views: views}
+	for _, x := range []struct {
+		fd  int
+		tag int32
+	}{{dev.PollFd(), tagDev}, {conn.PollFd(), tagConn}, {efd, tagWake}} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: x.tag}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, x.fd, &ev); err != nil {
+			l.wake.Close()
+			return nil, fmt.Errorf("epoll_ctl: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// stop ends the loop (from Close); safe after the loop has returned.
+func (l *laneLoop) stop() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = l.wake.Write(one[:]) // os.ErrClosed once the loop is gone
+}
+
+// waitActive waits in the kernel, keeping the processor, at most
+// activeWait; it returns the number of events.
+func (l *laneLoop) waitActive(timeout int) (int, error) {
+	for {
+		// unsafe: epoll_pwait writes l.evs, heap memory held by l.
+		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(timeout), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, fmt.Errorf("epoll_pwait: %w", e)
+		}
+		return int(n), nil
+	}
+}
+
+// poll collects the events that are ready without waiting. Raw: it never
+// blocks, and the runtime's syscall bookkeeping could wake its monitor.
+func (l *laneLoop) poll(fd uintptr) (int, unix.Errno) {
+	for {
+		// unsafe: as in waitActive.
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), 0, 0, 0)
+		if e != unix.EINTR {
+			return int(n), e
+		}
+	}
+}
+
+// waitIdle waits in Go's poller until the epoll set has an event: the
+// goroutine gives up its processor and nothing runs until traffic comes.
+// A duplicate of the set is registered with the poller for this, and
+// stays so until leaveIdle: unregistering costs two system calls the
+// first packet after the wait should not wait for.
+func (l *laneLoop) waitIdle() (int, error) {
+	if l.idle == nil {
+		dup, err := unix.FcntlInt(uintptr(l.ep), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return 0, fmt.Errorf("dup epoll set: %w", err)
+		}
+		f := os.NewFile(uintptr(dup), "lane-epoll") // non-blocking: registered
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return 0, fmt.Errorf("epoll set: %w", err)
+		}
+		l.idle, l.idleRC = f, rc
+	}
+	var n int
+	var perr unix.Errno
+	if err := l.idleRC.Read(func(fd uintptr) bool {
+		n, perr = l.poll(fd)
+		return n != 0 || perr != 0
+	}); err != nil {
+		return 0, fmt.Errorf("epoll set: %w", err)
+	}
+	if perr != 0 {
+		return 0, fmt.Errorf("epoll_pwait: %w", perr)
+	}
+	return n, nil
+}
+
+// leaveIdle unregisters the set from Go's poller, so that while the loop
+// waits in the kernel the lane's traffic does not wake the poller's
+// thread too.
+func (l *laneLoop) leaveIdle() {
+	if l.idle != nil {
+		l.idle.Close()
+		l.idle, l.idleRC = nil, nil
+	}
+}
+
+// routineLaneLoop is the small lane's only reader (laneloop.go's header).
+func (p *Pipeline) routineLaneLoop(l *laneLoop) {
+	defer p.wg.Done()
+	defer unix.Close(l.ep)
+	defer l.wake.Close()
+	defer l.leaveIdle()
+	defer p.in.readerDone()
+	defer p.out.readerDone()
+
+	devRead, devClassify := p.deviceReader(l.dev.ReadNoWait)
+	readBatch := l.conn.ReadBatchNoWait
+	if l.views {
+		readBatch = l.conn.ReadBatchViewNoWait
+	}
+	netRead, netClassify := p.netReader(readBatch, l.views)
+
+	linger := p.cfg.SmallLaneLinger
+	now := time.Now()
+	lastPacket, lastSched := now.Add(-linger), now
+	devMore, connMore := false, false // the last read filled its batch
+	// The loop lingers (active) once traffic is steady: activateWakes
+	// wake-ups with packets in Go's poller within the linger. A ping a
+	// second or less often then never makes it switch (the switch itself
+	// costs the first packets after it some 30 µs, and the lingering
+	// costs a processor's wake-ups).
+	active := false
+	var wakes [activateWakes]time.Time
+	nwake := 0
+	for {
+		var n int
+		var err error
+		idleWake := false
+		switch {
+		case devMore || connMore:
+			var e unix.Errno
+			if n, e = l.poll(uintptr(l.ep)); e != 0 {
+				err = fmt.Errorf("epoll_pwait: %w", e)
+			}
+		case active && time.Since(lastPacket) < linger:
+			// Wake in time to yield before the monitor would preempt.
+			wait := schedEvery - time.Since(lastSched)
+			n, err = l.waitActive(int(min(max(wait, time.Millisecond), activeWait) / time.Millisecond))
+		default:
+			active = false
+			l.idleWaits.Add(1)
+			n, err = l.waitIdle()
+			lastSched = time.Now() // the goroutine was rescheduled
+			idleWake = true
+		}
+		if err != nil {
+			if !p.closed.Load() {
+				p.log.Error("small lane stopped", zap.Error(err))
+			}
+			return
+		}
+		doDev, doConn := devMore, connMore
+		for _, ev := range l.evs[:n] {
+			switch ev.Fd {
+			case tagDev:
+				doDev = true
+			case tagConn:
+				doConn = true
+			case tagWake:
+				return
+			}
+		}
+		if doDev || doConn {
+			lastPacket = time.Now()
+			if idleWake && linger > 0 {
+				wakes[nwake%activateWakes] = lastPacket
+				nwake++
+				oldest := wakes[nwake%activateWakes] // of the last activateWakes
+				active = nwake >= activateWakes && lastPacket.Sub(oldest) < linger
+				if active {
+					l.lingers.Add(1)
+				}
+			}
+		}
+		if doDev {
+			var ok bool
+			if devMore, ok = p.readStep(&p.out, "device", devRead, devClassify, p.sealBatch, p.sendBatch); !ok {
+				return
+			}
+		}
+		if doConn {
+			var ok bool
+			if connMore, ok = p.readStep(&p.in, "network", netRead, netClassify, p.openBatch, p.deliverBatch); !ok {
+				return
+			}
+		}
+		if !idleWake {
+			l.leaveIdle() // the packets that woke it are out
+		}
+		if now := time.Now(); now.Sub(lastSched) >= schedEvery {
+			runtime.Gosched()
+			lastSched = now
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package pipeline
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/peercloud/peercloud/aead"
+	"github.com/peercloud/peercloud/route"
+	"github.com/peercloud/peercloud/tunio"
+	"github.com/peercloud/peercloud/tunio/tuntest"
+	"github.com/peercloud/peercloud/udpio"
+)
+
+// laneNode is one node of TestLaneLoop: a small lane over a device that
+// waits in the kernel (SocketTUN) and real loopback shards steered as the
+// daemon steers them.
+type laneNode struct {
+	p     *Pipeline
+	small *tuntest.SocketTUN
+	bulk  *tuntest.ChannelTUN
+	addr  netip.AddrPort
+}
+
+func newLaneNode(t *testing.T, cfg Config, name string) *laneNode {
+	t.Helper()
+	small, err := tuntest.NewSocketTUN(name+"0", tunio.TUN, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards, err := udpio.ListenShards("127.0.0.1:0", 2, udpio.Options{})
+	if err != nil {
+		small.Close()
+		t.Fatal(err)
+	}
+	if err := udpio.SteerSmall(shards, SmallDatagram); err != nil {
+		t.Fatal(err)
+	}
+	bulk := tuntest.NewChannelTUN(name+"1", tunio.TUN, 1400)
+	p := NewMulti(cfg, []tunio.Device{small, bulk}, []udpio.Conn{shards[0], shards[1]}, nil)
+	return &laneNode{p: p, small: small, bulk: bulk, addr: shards[0].LocalAddr()}
+}
+
+// TestLaneLoop: two nodes whose small lanes run the loop that waits in
+// the kernel carry small packets both ways, each flow in order: sparse
+// ones, a steady stream (which makes a lane linger, unless lingering is
+// off), a burst of several batches at once, and a packet after the lane
+// went back to Go's poller. Close stops the loops.
+func TestLaneLoop(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+	}{{"linger", 100 * time.Millisecond}, {"never", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Workers: 2, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: tc.linger}
+			a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
+			tx, rx := sessionPair(t, aead.ChaCha20, 5)
+			peerB := &Peer{Addr: b.addr, Session: tx} // A's view of B
+			peerA := &Peer{Addr: a.addr, Session: rx} // B's view of A
+			a.p.Publish(&Snapshot{
+				Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunB), Bits: 32, Value: peerB}}),
+				ByAddr: map[netip.AddrPort]*Peer{b.addr: peerB},
+				Peers:  []*Peer{peerB},
+			})
+			b.p.Publish(&Snapshot{
+				Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunA), Bits: 32, Value: peerA}}),
+				ByAddr: map[netip.AddrPort]*Peer{a.addr: peerA},
+				Peers:  []*Peer{peerA},
+			})
+			a.p.Start()
+			b.p.Start()
+			stopped := false
+			stop := func() {
+				if stopped {
+					return
+				}
+				stopped = true
+				done := make(chan struct{})
+				go func() {
+					for _, n := range []*laneNode{a, b} {
+						n.p.Close()
+						n.p.Wait()
+						for range n.p.Control() {
+						}
+					}
+					close(done)
+				}()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Close did not stop the pipelines")
+				}
+			}
+			defer stop()
+			for _, n := range []*laneNode{a, b} {
+				if n.p.small == nil || n.p.small.loop == nil {
+					t.Fatal("the small lane does not run its loop")
+				}
+			}
+
+			next := make([]int, 2)     // flow 0, A to B, checked at B
+			backNext := make([]int, 2) // flow 1, B to A, checked at A
+			send := func(from, to *laneNode, flow, seq int, dst netip.Addr) {
+				t.Helper()
+				pkt := tuntest.UDPPacket(netip.AddrPortFrom(srcOf(dst), uint16(1000+flow)), netip.AddrPortFrom(dst, 2000), sizedPayload(seq, 64))
+				if err := from.small.Inject(pkt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expect := func(at *laneNode, order []int) {
+				t.Helper()
+				pkt, err := at.small.Receive(5 * time.Second)
+				if err != nil {
+					t.Fatalf("nothing arrived: %v; A %+v B %+v", err, a.p.Counters.Values(), b.p.Counters.Values())
+				}
+				checkFlowOrder(t, pkt, order)
+			}
+			seqA, seqB := 0, 0
+			pingPong := func(gap time.Duration) {
+				send(a, b, 0, seqA, tunB)
+				seqA++
+				expect(b, next)
+				send(b, a, 1, seqB, tunA)
+				seqB++
+				expect(a, backNext)
+				time.Sleep(gap)
+			}
+			pingPong(0) // sparse
+			for range 20 {
+				pingPong(2 * time.Millisecond) // steady
+			}
+			if got := a.p.small.loop.lingers.Load(); (tc.linger > 0) != (got > 0) {
+				t.Errorf("A's lane started lingering %d times (linger %v)", got, tc.linger)
+			}
+			// A burst of several batches at once. The sender's socket
+			// sends runs of equal datagrams as one GSO packet, which the
+			// receiving port's program steers by its whole length to the
+			// bulk lane: each packet arrives once, through either lane.
+			const burst = 3*8 + 5
+			first := seqA
+			for range burst {
+				send(a, b, 0, seqA, tunB)
+				seqA++
+			}
+			seen := map[int]bool{}
+			for deadline := time.Now().Add(5 * time.Second); len(seen) < burst && time.Now().Before(deadline); {
+				var pkt []byte
+				select {
+				case pkt = <-b.bulk.Outbound:
+				default:
+					pkt, _ = b.small.Receive(20 * time.Millisecond)
+				}
+				if pkt == nil {
+					continue
+				}
+				_, _, payload, ok := tuntest.ParseUDPPacket(pkt)
+				seq := int(payload[0])<<24 | int(payload[1])<<16 | int(payload[2])<<8 | int(payload[3])
+				if !ok || seq < first || seq >= seqA || seen[seq] {
+					t.Fatalf("burst: unexpected packet %d (ok %v)", seq, ok)
+				}
+				seen[seq] = true
+			}
+			if len(seen) != burst {
+				t.Fatalf("burst: %d of %d packets arrived", len(seen), burst)
+			}
+			next[0] = seqA
+			// After the linger the lane waits in Go's poller again, and
+			// the next packet still gets through.
+			waits := a.p.small.loop.idleWaits.Load()
+			time.Sleep(300 * time.Millisecond)
+			if tc.linger > 0 && a.p.small.loop.idleWaits.Load() == waits {
+				t.Error("A's lane did not go back to Go's poller after the linger")
+			}
+			pingPong(0)
+			if got, want := b.p.Counters.NetIn.Load(), uint64(seqA); got != want {
+				t.Errorf("B read %d datagrams, want %d", got, want)
+			}
+			stop()
+		})
+	}
+}
+
+// srcOf is the tunnel address of the other node.
+func srcOf(dst netip.Addr) netip.Addr {
+	if dst == tunB {
+		return tunA
+	}
+	return tunB
+}
+
+// sizedPayload is a payload of n bytes starting with seq.
+func sizedPayload(seq, n int) []byte {
+	p := make([]byte, n)
+	p[0], p[1], p[2], p[3] = byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq)
+	return p
+}

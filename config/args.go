@@ -59,6 +59,7 @@ type Args struct {
 	NoUDPGRO      bool    // --no-udp-gro (peercloud)
 	NoDeviceYield bool    // --no-device-yield (peercloud)
 	NoSmallLane   bool    // --no-small-lane (peercloud)
+	NoLaneLinger  bool    // --no-lane-linger (peercloud)
 	TunQueues     *int    // --tun-queues (peercloud)
 	UDPShards     *int    // --udp-shards (peercloud)
 	// PortForwardingLease is --port-forwarding-lease (peercloud).
@@ -185,6 +186,7 @@ func (c *Config) MergeArgs(a *Args) {
 		{a.NoUDPGRO, &c.Peercloud.NoUDPGRO, "peercloud.no-udp-gro", "--no-udp-gro"},
 		{a.NoDeviceYield, &c.Peercloud.NoDeviceYield, "peercloud.no-device-yield", "--no-device-yield"},
 		{a.NoSmallLane, &c.Peercloud.NoSmallLane, "peercloud.no-small-lane", "--no-small-lane"},
+		{a.NoLaneLinger, &c.Peercloud.NoLaneLinger, "peercloud.no-lane-linger", "--no-lane-linger"},
 	} {
 		if b.set {
 			*b.dst = true

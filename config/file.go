@@ -144,6 +144,7 @@ var (
 		"no-udp-gro":            boolField(func(c *Config) *bool { return &c.Peercloud.NoUDPGRO }),
 		"no-device-yield":       boolField(func(c *Config) *bool { return &c.Peercloud.NoDeviceYield }),
 		"no-small-lane":         boolField(func(c *Config) *bool { return &c.Peercloud.NoSmallLane }),
+		"no-lane-linger":        boolField(func(c *Config) *bool { return &c.Peercloud.NoLaneLinger }),
 		"tun-queues":            countField(MaxTunQueues, func(c *Config) *int { return &c.Peercloud.TunQueues }),
 		"udp-shards":            countField(MaxUDPShards, func(c *Config) *int { return &c.Peercloud.UDPShards }),
 		"port-forwarding-lease": countField(MaxPortForwardingLease, func(c *Config) *int { return &c.Peercloud.PortForwardingLease }),

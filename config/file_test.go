@@ -104,6 +104,7 @@ peercloud:
   no-udp-gro: on
   no-device-yield: true
   no-small-lane: true
+  no-lane-linger: true
   tun-queues: 2
   udp-shards: 3
   port-forwarding-lease: 600
@@ -135,7 +136,7 @@ func TestVpnCloudConfigFile(t *testing.T) {
 	want.Peercloud.NoRoutes = true
 	want.Peercloud.NoRelay = true
 	want.Peercloud.NoTunOffload, want.Peercloud.NoUDPGSO, want.Peercloud.NoUDPGRO, want.Peercloud.NoDeviceYield = true, true, true, true
-	want.Peercloud.NoSmallLane = true
+	want.Peercloud.NoSmallLane, want.Peercloud.NoLaneLinger = true, true
 	want.Peercloud.TunQueues, want.Peercloud.UDPShards = 2, 3
 	want.Peercloud.PortForwardingLease = 600
 	want.Peercloud.SocketBuffer = 262144
@@ -185,7 +186,7 @@ func TestFileErrors(t *testing.T) {
 		{"top list", "- a\n- b\n", `config: line 1: must be a mapping of keys to values, not a list`, ErrWrongType},
 		{"two docs", "listen: 1\n---\nlisten: 2\n", `config: line 3: a second YAML document; a config file holds one`, ErrSyntax},
 		{"syntax", "listen: [1\n", "config: line 1: did not find expected ',' or ']'", ErrSyntax},
-		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: device-queue-len, log-level, metrics-listen, no-device-yield, no-relay, no-routes, no-small-lane, no-tun-offload, no-udp-gro, no-udp-gso, port-forwarding-lease, socket-buffer, tun-queues, udp-shards`, ErrUnknownKey},
+		{"peercloud unknown", "peercloud:\n  relay: true\n", `config: line 2: peercloud.relay: unknown key; known keys here: device-queue-len, log-level, metrics-listen, no-device-yield, no-lane-linger, no-relay, no-routes, no-small-lane, no-tun-offload, no-udp-gro, no-udp-gso, port-forwarding-lease, socket-buffer, tun-queues, udp-shards`, ErrUnknownKey},
 		{"tun-queues zero", "peercloud:\n  tun-queues: 0\n", `config: line 2: peercloud.tun-queues: 0 is not between 1 and 256`, ErrInvalidValue},
 		{"udp-shards many", "peercloud:\n  udp-shards: 65\n", `config: line 2: peercloud.udp-shards: 65 is not between 1 and 64`, ErrInvalidValue},
 		{"udp-shards word", "peercloud:\n  udp-shards: two\n", `config: line 2: peercloud.udp-shards: "two" is not a whole number`, ErrWrongType},

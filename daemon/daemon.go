@@ -369,6 +369,9 @@ func pipelineConfig(cfg *config.Config, typ tunio.Type, mtu int) pipeline.Config
 	if cfg.Peercloud.NoDeviceYield {
 		pcfg.YieldBytes = -1
 	}
+	if cfg.Peercloud.NoLaneLinger {
+		pcfg.SmallLaneLinger = -1
+	}
 	if typ == tunio.TUN && !cfg.Peercloud.NoRelay {
 		// Relayed datagrams are longer: packets that fill the MTU get an
 		// ICMP "too big" for relayed destinations instead of being

@@ -17,13 +17,17 @@ func TestOffloadVariants(t *testing.T) {
 		flags []string
 		// want are fragments of the "data plane offloads" log line.
 		want []string
+		// lane is a fragment of the line saying the small lane waits in
+		// the kernel; "" when there must be none.
+		lane string
 	}{
 		// The small-packet lane adds a queue and a shard.
-		{"all on", nil, []string{`"tun": "vnethdr|tso|uso"`, `"tun-queues": 2`, `"udp-gso": true`, `"udp-gro": true`, `"udp-shards": 2`, `"small-lane": "steered"`}},
+		{"all on", nil, []string{`"tun": "vnethdr|tso|uso"`, `"tun-queues": 2`, `"udp-gso": true`, `"udp-gro": true`, `"udp-shards": 2`, `"small-lane": "steered"`}, `"linger": true`},
 		{"all off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--no-small-lane"},
-			[]string{`"tun": "none"`, `"tun-queues": 1`, `"udp-gso": false`, `"udp-gro": false`, `"udp-shards": 1`, `"small-lane": "off"`}},
-		{"queues and shards", []string{"--tun-queues", "2", "--udp-shards", "2"}, []string{`"tun-queues": 3`, `"udp-shards": 3`, `"small-lane": "steered"`}},
-		{"queues and shards, no lane", []string{"--tun-queues", "2", "--udp-shards", "2", "--no-small-lane"}, []string{`"tun-queues": 2`, `"udp-shards": 2`, `"small-lane": "off"`}},
+			[]string{`"tun": "none"`, `"tun-queues": 1`, `"udp-gso": false`, `"udp-gro": false`, `"udp-shards": 1`, `"small-lane": "off"`}, ""},
+		{"lane without linger", []string{"--no-lane-linger"}, []string{`"small-lane": "steered"`}, `"linger": false`},
+		{"queues and shards", []string{"--tun-queues", "2", "--udp-shards", "2"}, []string{`"tun-queues": 3`, `"udp-shards": 3`, `"small-lane": "steered"`}, `"linger": true`},
+		{"queues and shards, no lane", []string{"--tun-queues", "2", "--udp-shards", "2", "--no-small-lane"}, []string{`"tun-queues": 2`, `"udp-shards": 2`, `"small-lane": "off"`}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t)
@@ -40,6 +44,10 @@ func TestOffloadVariants(t *testing.T) {
 					t.Errorf("offload log line lacks %q: %s", w, line)
 				}
 			}
+			lane := logLine(t, filepath.Join(s.logDir, "a.log"), "small lane waits in the kernel")
+			if tc.lane == "" && lane != "" || !strings.Contains(lane, tc.lane) {
+				t.Errorf("small lane log line %q, want one with %q", lane, tc.lane)
+			}
 			if err := s.stop("a"); err != nil {
 				t.Fatalf("node a did not exit cleanly: %v", err)
 			}
@@ -50,16 +58,25 @@ func TestOffloadVariants(t *testing.T) {
 // offloadLogLine returns the daemon's "data plane offloads" log line.
 func offloadLogLine(t *testing.T, path string) string {
 	t.Helper()
+	l := logLine(t, path, "data plane offloads")
+	if l == "" {
+		t.Fatalf("no offload log line in %s", path)
+	}
+	return l
+}
+
+// logLine returns the first line of the log at path with marker, or "".
+func logLine(t *testing.T, path, marker string) string {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "data plane offloads") {
+		if strings.Contains(l, marker) {
 			return l
 		}
 	}
-	t.Fatalf("no offload log line in %s:\n%s", path, b)
 	return ""
 }
 

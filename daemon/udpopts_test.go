@@ -22,16 +22,17 @@ func TestUDPOptions(t *testing.T) {
 }
 
 // TestPipelineConfig: the data plane gets the device's packet size, the
-// relay MTU on TUN unless relays are off, and --no-device-yield.
+// relay MTU on TUN unless relays are off, --no-device-yield and
+// --no-lane-linger.
 func TestPipelineConfig(t *testing.T) {
 	cfg := config.Default()
 	p := pipelineConfig(cfg, tunio.TUN, 1400)
-	if p.MaxPacket != 1418 || p.RelayMTU != 1400-pipeline.RelayOverhead || p.YieldBytes != 0 {
+	if p.MaxPacket != 1418 || p.RelayMTU != 1400-pipeline.RelayOverhead || p.YieldBytes != 0 || p.SmallLaneLinger != 0 {
 		t.Errorf("defaults: %+v, want MaxPacket 1418, RelayMTU %d, YieldBytes 0 (the pipeline's default)", p, 1400-pipeline.RelayOverhead)
 	}
-	cfg.Peercloud.NoDeviceYield, cfg.Peercloud.NoRelay = true, true
-	if p := pipelineConfig(cfg, tunio.TUN, 1400); p.YieldBytes >= 0 || p.RelayMTU != 0 {
-		t.Errorf("no-device-yield, no-relay: YieldBytes %d (want negative), RelayMTU %d (want 0)", p.YieldBytes, p.RelayMTU)
+	cfg.Peercloud.NoDeviceYield, cfg.Peercloud.NoRelay, cfg.Peercloud.NoLaneLinger = true, true, true
+	if p := pipelineConfig(cfg, tunio.TUN, 1400); p.YieldBytes >= 0 || p.RelayMTU != 0 || p.SmallLaneLinger >= 0 {
+		t.Errorf("no-device-yield, no-relay, no-lane-linger: YieldBytes %d (want negative), RelayMTU %d (want 0), SmallLaneLinger %v (want negative)", p.YieldBytes, p.RelayMTU, p.SmallLaneLinger)
 	}
 	cfg.Peercloud.NoRelay = false
 	if p := pipelineConfig(cfg, tunio.TAP, 1400); p.RelayMTU != 0 {

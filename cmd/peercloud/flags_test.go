@@ -71,6 +71,7 @@ func TestParseFlags(t *testing.T) {
 		{"offloads off", []string{"--no-tun-offload", "--no-udp-gso", "--no-udp-gro"}, nil, config.Args{NoTunOffload: true, NoUDPGSO: true, NoUDPGRO: true}},
 		{"no device yield", []string{"--no-device-yield"}, nil, config.Args{NoDeviceYield: true}},
 		{"no small lane", []string{"--no-small-lane"}, nil, config.Args{NoSmallLane: true}},
+		{"no lane linger", []string{"--no-lane-linger"}, nil, config.Args{NoLaneLinger: true}},
 		{"queues shards", []string{"--tun-queues", "2", "--udp-shards=4"}, nil, config.Args{TunQueues: ptr(2), UDPShards: ptr(4)}},
 		{"lease", []string{"--port-forwarding-lease", "60"}, nil, config.Args{PortForwardingLease: ptr(60)}},
 		{"socket buffer", []string{"--socket-buffer", "212992"}, nil, config.Args{SocketBuffer: ptr(212992)}},
@@ -196,7 +197,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"-q, --quiet", "--ip", "--advertise-addresses", "--ifup", "--ifdown", "--version",
 		"--no-port-forwarding", "--daemon", "--pid-file", "--stats-file", "--statsd-server",
 		"--statsd-prefix", "--user", "--group", "--log-file", "--hook", "--metrics-listen", "--no-routes", "--no-relay",
-		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--no-device-yield", "--no-small-lane", "--tun-queues", "--udp-shards",
+		"--no-tun-offload", "--no-udp-gso", "--no-udp-gro", "--no-device-yield", "--no-small-lane", "--no-lane-linger", "--tun-queues", "--udp-shards",
 		"--port-forwarding-lease", "--socket-buffer", "--device-queue-len", "alias --key", "alias --trust", "alias --algo", "alias --connect", "genkey",
 	} {
 		if !strings.Contains(help, f) {

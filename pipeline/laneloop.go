@@ -80,6 +80,8 @@ type laneLoop struct {
 	wake  *os.File // eventfd: Close writes it to end the loop
 	evs   [4]unix.EpollEvent
 	views bool
+	// linger is Config.SmallLaneLinger, negative with a single processor.
+	linger time.Duration
 	// idle is a duplicate of ep registered with Go's poller while the
 	// loop waits there (waitIdle); nil otherwise (leaveIdle).
 	idle   *os.File
@@ -241,7 +243,7 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 	}
 	netRead, netClassify := p.netReader(readBatch, l.views)
 
-	linger := p.cfg.SmallLaneLinger
+	linger := l.linger
 	now := time.Now()
 	lastPacket, lastSched := now.Add(-linger), now
 	devMore, connMore := false, false // the last read filled its batch

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,13 +46,19 @@ func newLaneNode(t *testing.T, cfg Config, name string) *laneNode {
 // the kernel carry small packets both ways, each flow in order: sparse
 // ones, a steady stream (which makes a lane linger, unless lingering is
 // off), a burst of several batches at once, and a packet after the lane
-// went back to Go's poller. Close stops the loops.
+// went back to Go's poller. Close stops the loops. With one processor the
+// lane never lingers (it would hold the only one).
 func TestLaneLoop(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		linger time.Duration
-	}{{"linger", 100 * time.Millisecond}, {"never", -1}} {
+		procs  int
+	}{{"linger", 100 * time.Millisecond, 0}, {"never", -1, 0}, {"one processor", 100 * time.Millisecond, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+			}
+			lingers := tc.linger > 0 && tc.procs != 1
 			cfg := Config{Workers: 2, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: tc.linger}
 			a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
 			tx, rx := sessionPair(t, aead.ChaCha20, 5)
@@ -129,8 +136,8 @@ func TestLaneLoop(t *testing.T) {
 			for range 20 {
 				pingPong(2 * time.Millisecond) // steady
 			}
-			if got := a.p.small.loop.lingers.Load(); (tc.linger > 0) != (got > 0) {
-				t.Errorf("A's lane started lingering %d times (linger %v)", got, tc.linger)
+			if got := a.p.small.loop.lingers.Load(); lingers != (got > 0) {
+				t.Errorf("A's lane started lingering %d times (linger %v, GOMAXPROCS %d)", got, tc.linger, runtime.GOMAXPROCS(0))
 			}
 			// A burst of several batches at once. The sender's socket
 			// sends runs of equal datagrams as one GSO packet, which the
@@ -168,7 +175,7 @@ func TestLaneLoop(t *testing.T) {
 			// the next packet still gets through.
 			waits := a.p.small.loop.idleWaits.Load()
 			time.Sleep(300 * time.Millisecond)
-			if tc.linger > 0 && a.p.small.loop.idleWaits.Load() == waits {
+			if lingers && a.p.small.loop.idleWaits.Load() == waits {
 				t.Error("A's lane did not go back to Go's poller after the linger")
 			}
 			pingPong(0)

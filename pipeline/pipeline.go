@@ -486,10 +486,17 @@ func (p *Pipeline) Start() {
 		if dev, conn, ok := p.kernelWaitLane(); ok {
 			l, err := newLaneLoop(dev, conn, viewsPay(conn))
 			if err == nil {
+				// Lingering holds a processor through the wait: with only
+				// one, the rest of the node would wait for the runtime's
+				// monitor to take it back.
+				l.linger = p.cfg.SmallLaneLinger
+				if runtime.GOMAXPROCS(0) < 2 {
+					l.linger = -1
+				}
 				p.loop = l
 				p.wg.Add(3 + 2*p.cfg.Workers)
 				go p.routineLaneLoop(l)
-				p.log.Info("small lane waits in the kernel", zap.Bool("linger", p.cfg.SmallLaneLinger > 0))
+				p.log.Info("small lane waits in the kernel", zap.Bool("linger", l.linger > 0))
 			} else {
 				p.log.Warn("small lane: cannot wait in the kernel, waiting in Go's poller", zap.Error(err))
 			}

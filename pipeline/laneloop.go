@@ -25,13 +25,13 @@ import (
 // takes ~25 µs more per wake-up than a thread the kernel wakes straight
 // out of its wait; a ping crosses three such wake-ups (docs/ARCHITECTURE.md).
 //
-// While traffic is recent (Config.SmallLaneLinger) the loop keeps its
-// processor through the wait: it wakes at least every activeWait, before
-// the runtime's monitor would take the processor from a thread 10 ms in a
-// system call (after which getting one back is slower than the poller),
-// and yields once per schedEvery, before the monitor would preempt a
-// goroutine that has run 10 ms without rescheduling. After the linger it
-// waits in Go's poller instead and costs nothing while the tunnel is idle.
+// While traffic is steady (Config.SmallLaneLinger) the loop keeps its
+// processor through the wait: it yields every schedEvery and waits at most
+// until the next yield is due, under the 10 ms after which the runtime's
+// monitor would take the processor from a thread in a system call (then
+// getting one back is slower than the poller) or preempt a goroutine that
+// has not rescheduled. After the linger it waits in Go's poller instead
+// and costs nothing while the tunnel is idle.
 
 // kernelWaitDevice is a device queue the lane can wait on in the kernel
 // (tunio's Tun and queues).
@@ -52,10 +52,8 @@ type kernelWaitConn interface {
 }
 
 const (
-	// activeWait bounds one wait in the kernel while traffic is recent.
-	activeWait = 9 * time.Millisecond
 	// schedEvery is how often the loop yields while it keeps its
-	// processor.
+	// processor; no wait in the kernel outlasts the next yield.
 	schedEvery = 8 * time.Millisecond
 	// activateWakes wake-ups with packets within the linger make the
 	// loop linger.
@@ -94,7 +92,7 @@ type laneLoop struct {
 }
 
 // kernelWaitLane reports the lane's device queue and socket when both can
-// wait in the kernel and the loop is wanted.
+// wait in the kernel.
 func (p *Pipeline) kernelWaitLane() (kernelWaitDevice, kernelWaitConn, bool) {
 	if len(p.devs) != 1 || len(p.conns) != 1 {
 		return nil, nil, false
@@ -156,8 +154,8 @@ func (l *laneLoop) stop() {
 	_, _ = l.wake.Write(one[:]) // os.ErrClosed once the loop is gone
 }
 
-// waitActive waits in the kernel, keeping the processor, at most
-// activeWait; it returns the number of events.
+// waitActive waits in the kernel, keeping the processor, at most timeout
+// milliseconds; it returns the number of events.
 func (l *laneLoop) waitActive(timeout int) (int, error) {
 	for {
 		// unsafe: epoll_pwait writes l.evs, heap memory held by l.
@@ -188,33 +186,35 @@ func (l *laneLoop) poll(fd uintptr) (int, unix.Errno) {
 // goroutine gives up its processor and nothing runs until traffic comes.
 // A duplicate of the set is registered with the poller for this, and
 // stays so until leaveIdle: unregistering costs two system calls the
-// first packet after the wait should not wait for.
-func (l *laneLoop) waitIdle() (int, error) {
+// first packet after the wait should not wait for. parked reports that the
+// goroutine did wait (and so was rescheduled).
+func (l *laneLoop) waitIdle() (n int, parked bool, err error) {
 	if l.idle == nil {
 		dup, err := unix.FcntlInt(uintptr(l.ep), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("dup epoll set: %w", err)
+			return 0, false, fmt.Errorf("dup epoll set: %w", err)
 		}
 		f := os.NewFile(uintptr(dup), "lane-epoll") // non-blocking: registered
 		rc, err := f.SyscallConn()
 		if err != nil {
 			f.Close()
-			return 0, fmt.Errorf("epoll set: %w", err)
+			return 0, false, fmt.Errorf("epoll set: %w", err)
 		}
 		l.idle, l.idleRC = f, rc
 	}
-	var n int
 	var perr unix.Errno
+	calls := 0
 	if err := l.idleRC.Read(func(fd uintptr) bool {
+		calls++
 		n, perr = l.poll(fd)
 		return n != 0 || perr != 0
 	}); err != nil {
-		return 0, fmt.Errorf("epoll set: %w", err)
+		return 0, false, fmt.Errorf("epoll set: %w", err)
 	}
 	if perr != 0 {
-		return 0, fmt.Errorf("epoll_pwait: %w", perr)
+		return 0, false, fmt.Errorf("epoll_pwait: %w", perr)
 	}
-	return n, nil
+	return n, calls > 1, nil
 }
 
 // leaveIdle unregisters the set from Go's poller, so that while the loop
@@ -266,14 +266,15 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 				err = fmt.Errorf("epoll_pwait: %w", e)
 			}
 		case active && time.Since(lastPacket) < linger:
-			// Wake in time to yield before the monitor would preempt.
-			wait := schedEvery - time.Since(lastSched)
-			n, err = l.waitActive(int(min(max(wait, time.Millisecond), activeWait) / time.Millisecond))
+			wait := max(schedEvery-time.Since(lastSched), time.Millisecond)
+			n, err = l.waitActive(int(wait / time.Millisecond))
 		default:
 			active = false
 			l.idleWaits.Add(1)
-			n, err = l.waitIdle()
-			lastSched = time.Now() // the goroutine was rescheduled
+			var parked bool
+			if n, parked, err = l.waitIdle(); parked {
+				lastSched = time.Now() // the goroutine was rescheduled
+			}
 			idleWake = true
 		}
 		if err != nil {

@@ -209,10 +209,10 @@ type Peercloud struct {
 	// behind a saturating stream's data.
 	NoSmallLane bool
 	// NoLaneLinger keeps the small-packet lane from lingering. Default:
-	// false, while traffic is steady (a packet at least every second or
-	// so) the lane's reader waits for the next one in the kernel, keeping
-	// a processor and waking ~110 times a second, which takes ~30 % off
-	// a ping through an idle tunnel and half off one under a saturating
+	// false, while traffic is steady (three packets within a second) the
+	// lane's reader waits for the next one in the kernel, keeping a
+	// processor and waking ~125 times a second, which takes ~25 % off a
+	// ping through an idle tunnel and half off one under a saturating
 	// stream; after a second without packets it waits in Go's poller
 	// again (pipeline.Config.SmallLaneLinger).
 	NoLaneLinger bool

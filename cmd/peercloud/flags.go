@@ -244,7 +244,7 @@ func newMainFlagSet(inv *invocation) *pflag.FlagSet {
 	fs.BoolVar(&a.NoUDPGSO, "no-udp-gso", false, "peercloud: no UDP_SEGMENT send offload")
 	fs.BoolVar(&a.NoUDPGRO, "no-udp-gro", false, "peercloud: no UDP_GRO receive offload")
 	fs.BoolVar(&a.NoSmallLane, "no-small-lane", false, "peercloud: no lane of its own for small packets (default: one more device queue and socket, to which the kernel steers packets of at most 256 bytes, with stages of their own, so pings and ACKs do not wait behind bulk data)")
-	fs.BoolVar(&a.NoLaneLinger, "no-lane-linger", false, "peercloud: the small-packet lane always waits in Go's poller (default: while traffic is steady it waits in the kernel with a processor of its own, waking ~110 times a second, for ~30 % shorter pings; idle after a second without packets)")
+	fs.BoolVar(&a.NoLaneLinger, "no-lane-linger", false, "peercloud: the small-packet lane always waits in Go's poller (default: while traffic is steady it waits in the kernel with a processor of its own, waking ~125 times a second, for ~25 % shorter pings; idle after a second without packets)")
 	fs.BoolVar(&a.NoDeviceYield, "no-device-yield", false, "peercloud: the device writer keeps its core after writing bursts of small packets (default: while the host's cores are contended it pauses for ~20 µs, so the local readers it woke run)")
 	fs.Var(&optCount{p: &a.TunQueues, max: config.MaxTunQueues}, "tun-queues", "peercloud: `number` of device queues, one reader each")
 	fs.Lookup("tun-queues").DefValue = "1"

@@ -21,22 +21,9 @@ import (
 // the other queue keeps working through the poller; Close ends a read
 // waiting in the kernel. With offloads on and off.
 func TestRootWaitInKernel(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		disable tunio.Offloads
-	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
+	for _, tc := range offloadModes {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNetns(t)
-			var dev *tunio.Tun
-			var sock *net.UDPConn
-			inNetns(t, ns, func() {
-				dev = openConfigured(t, tunio.Options{MultiQueue: 2, DisableOffloads: tc.disable}, "10.94.0.1/24")
-				var err error
-				if sock, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 94, 0, 1)}); err != nil {
-					t.Fatal(err)
-				}
-			})
-			defer sock.Close()
+			dev, sock := deviceWithSocket(t, tunio.Options{MultiQueue: 2, DisableOffloads: tc.disable}, "10.94.0.1/24", net.IPv4(10, 94, 0, 1))
 			// Every packet to queue 0, so that the test knows where to look.
 			if err := dev.SteerSmall(1 << 16); err != nil {
 				t.Fatal(err)
@@ -115,27 +102,7 @@ func TestRootWaitInKernel(t *testing.T) {
 				}
 			}
 
-			errc := make(chan error, 1)
-			go func() {
-				for {
-					if _, err := dev.Read(bufs, sizes, off); err != nil {
-						errc <- err
-						return
-					}
-				}
-			}()
-			time.Sleep(20 * time.Millisecond)
-			if err := dev.Close(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-errc:
-				if !errors.Is(err, net.ErrClosed) {
-					t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Close did not end a read waiting in the kernel")
-			}
+			checkCloseEndsRead(t, dev) // a read waiting in the kernel
 			if fd := dev.PollFd(); fd != -1 {
 				t.Fatalf("PollFd after Close = %d", fd)
 			}

@@ -16,22 +16,9 @@ import (
 // sends of at most the limit lands on queue 0 and every larger one on the
 // other queues, both with offloads on and off.
 func TestRootSteerSmall(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		disable tunio.Offloads
-	}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}} {
+	for _, tc := range offloadModes {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNetns(t)
-			var dev *tunio.Tun
-			var sock *net.UDPConn
-			inNetns(t, ns, func() {
-				dev = openConfigured(t, tunio.Options{MultiQueue: 3, DisableOffloads: tc.disable}, "10.93.0.1/24")
-				var err error
-				if sock, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 93, 0, 1)}); err != nil {
-					t.Fatal(err)
-				}
-			})
-			defer sock.Close()
+			dev, sock := deviceWithSocket(t, tunio.Options{MultiQueue: 3, DisableOffloads: tc.disable}, "10.93.0.1/24", net.IPv4(10, 93, 0, 1))
 			const max = 256
 			if err := dev.SteerSmall(max); err != nil {
 				t.Fatal(err)

@@ -126,28 +126,7 @@ func TestRootTUNExchange(t *testing.T) {
 		t.Errorf("Write of garbage = %d, %v; want error", n, err)
 	}
 
-	// Close unblocks a blocked Read (stray kernel packets are read past).
-	errc := make(chan error)
-	go func() {
-		for {
-			if _, err := dev.Read([][]byte{make([]byte, 2048)}, []int{0}, 0); err != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
-	time.Sleep(50 * time.Millisecond)
-	if err := dev.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not unblock Read")
-	}
+	checkCloseEndsRead(t, dev)
 	if _, err := dev.Write(bufs, off); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close: %v", err)
 	}
@@ -402,4 +381,56 @@ func TestRootTxQueueLen(t *testing.T) {
 			t.Errorf("SetTxQueueLen(max+1) = %v, want ErrBadTxQueueLen", err)
 		}
 	})
+}
+
+// offloadModes are the device settings the root tests of queue behaviour
+// run under: offloads as probed, and none.
+var offloadModes = []struct {
+	name    string
+	disable tunio.Offloads
+}{{"offloads", 0}, {"plain", tunio.OffloadVnetHdr}}
+
+// deviceWithSocket opens a configured multi-queue device with address
+// addr in a fresh namespace and a UDP socket on ip there.
+func deviceWithSocket(t *testing.T, opts tunio.Options, addr string, ip net.IP) (*tunio.Tun, *net.UDPConn) {
+	t.Helper()
+	ns := newNetns(t)
+	var dev *tunio.Tun
+	var sock *net.UDPConn
+	inNetns(t, ns, func() {
+		dev = openConfigured(t, opts, addr)
+		var err error
+		if sock, err = net.ListenUDP("udp4", &net.UDPAddr{IP: ip}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { sock.Close() })
+	return dev, sock
+}
+
+// checkCloseEndsRead checks that closing dev ends a Read blocked on it
+// with net.ErrClosed (stray kernel packets are read past).
+func checkCloseEndsRead(t *testing.T, dev tunio.Device) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := dev.Read([][]byte{make([]byte, 2048)}, []int{0}, 0); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a blocked Read")
+	}
 }

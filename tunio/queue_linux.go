@@ -1,14 +1,12 @@
 package tunio
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -137,22 +135,14 @@ func (q *queue) PollFd() int {
 // queue under WaitInKernel: true to try again; false, with *errp set,
 // once the queue is closed.
 func (q *queue) kernelWait(fd uintptr, events int16, errp *error) bool {
-	for !q.closed.Load() && !q.t.closed.Load() {
-		err := fdwait.Wait(int(fd), events, kernelWaitSlice)
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, fdwait.ErrTimeout) {
-			break
-		}
+	if fdwait.WaitUntilClosed(int(fd), events, q.isClosed) {
+		return true
 	}
 	*errp = net.ErrClosed
 	return false
 }
 
-// kernelWaitSlice bounds one wait in the kernel, so that a read or write
-// blocked there sees Close (which cannot wake it) within that time.
-const kernelWaitSlice = 100 * time.Millisecond
+func (q *queue) isClosed() bool { return q.closed.Load() || q.t.closed.Load() }
 
 // Close closes this queue's fd only (Tun.Close closes all queues).
 func (q *queue) Close() error {

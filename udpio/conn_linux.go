@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -401,21 +400,8 @@ func (s *Socket) PollFd() int {
 // kernelWait waits in the kernel until fd is ready for events, for a
 // socket under WaitInKernel; false once the socket is closed.
 func (s *Socket) kernelWait(fd uintptr, events int16) bool {
-	for !s.closed.Load() {
-		err := fdwait.Wait(int(fd), events, kernelWaitSlice)
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, fdwait.ErrTimeout) {
-			return false
-		}
-	}
-	return false
+	return fdwait.WaitUntilClosed(int(fd), events, s.closed.Load)
 }
-
-// kernelWaitSlice bounds one wait in the kernel, so that a read or write
-// blocked there sees Close (which cannot wake it) within that time.
-const kernelWaitSlice = 100 * time.Millisecond
 
 // Close implements Conn.
 func (s *Socket) Close() error {

@@ -18,12 +18,7 @@ const groBufSize = 1 << 16
 // datagrams, copied into msgs in order. What does not fit in msgs is kept
 // and returned first by the next call.
 func (s *Socket) ReadBatch(msgs []Message) (int, error) {
-	if len(msgs) == 0 {
-		return 0, nil
-	}
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	return s.readLocked(msgs, false)
+	return s.read(msgs, false)
 }
 
 // ReadBatchView is ReadBatch without the copy out of the GRO buffers:
@@ -40,12 +35,16 @@ func (s *Socket) ReadBatchView(msgs []Message) (int, error) {
 // ReadBatchNoWait is ReadBatch that returns 0 messages instead of waiting
 // when none are queued: for a caller that polls PollFd itself.
 func (s *Socket) ReadBatchNoWait(msgs []Message) (int, error) {
+	return s.read(msgs, true)
+}
+
+func (s *Socket) read(msgs []Message, noblock bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	return s.readLocked(msgs, true)
+	return s.readLocked(msgs, noblock)
 }
 
 // ReadBatchViewNoWait is ReadBatchView that returns 0 messages instead of

@@ -97,6 +97,27 @@ func Wait(fd int, events int16, timeout time.Duration) error {
 	}
 }
 
+// WaitUntilClosed is Wait without a timeout for a descriptor whose owner
+// may be closed meanwhile, which does not wake a wait in the kernel: it
+// waits in slices of SliceWait and looks at closed after each. It returns
+// true once fd is ready, false once closed reports true or the wait fails.
+func WaitUntilClosed(fd int, events int16, closed func() bool) bool {
+	for !closed() {
+		err := Wait(fd, events, SliceWait)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, ErrTimeout) {
+			return false
+		}
+	}
+	return false
+}
+
+// SliceWait bounds one wait of WaitUntilClosed, so that it sees Close
+// within that time.
+const SliceWait = 100 * time.Millisecond
+
 // Registered tells whether fd is in an epoll set of this process, Go's
 // poller's among them (from /proc/self/fdinfo): for tests that check a
 // descriptor was detached.

@@ -3,6 +3,7 @@ package fdwait
 import (
 	"errors"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,5 +136,36 @@ func TestWait(t *testing.T) {
 	}
 	if err := Wait(1<<20, unix.POLLIN, time.Second); !errors.Is(err, unix.EBADF) {
 		t.Fatalf("no such fd: %v, want EBADF", err)
+	}
+}
+
+// TestWaitUntilClosed: ready input ends the wait; closing the owner ends
+// it within about one slice, with false.
+func TestWaitUntilClosed(t *testing.T) {
+	a, b := socketpair(t)
+	defer a.Close()
+	defer b.Close()
+	fa, fb := fdOf(t, a), fdOf(t, b)
+	open := func() bool { return false }
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		unix.Write(fb, []byte("x"))
+	}()
+	if !WaitUntilClosed(fa, unix.POLLIN, open) {
+		t.Fatal("a datagram did not end the wait")
+	}
+	buf := make([]byte, 8)
+	unix.Read(fa, buf)
+	var closed atomic.Bool
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		closed.Store(true)
+	}()
+	start := time.Now()
+	if WaitUntilClosed(fa, unix.POLLIN, closed.Load) {
+		t.Fatal("ready with nothing queued")
+	}
+	if d := time.Since(start); d > SliceWait+time.Second {
+		t.Fatalf("closing ended the wait after %v", d)
 	}
 }

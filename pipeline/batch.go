@@ -66,10 +66,11 @@ type Batch struct {
 	snap          *Snapshot   // the snapshot the reader classified the batch with
 
 	// I/O scratch, sized once.
-	bufs  [][]byte
-	sizes []int
-	msgs  []udpio.Message
-	fwd   []udpio.Message // inbound: relay messages to send on
+	bufs    [][]byte
+	devBufs bool // bufs hold the slots' device read buffers (outbound batches)
+	sizes   []int
+	msgs    []udpio.Message
+	fwd     []udpio.Message // inbound: relay messages to send on
 	// inbound: each datagram's replay ticket and whether its window took it
 	tickets  []aead.Ticket
 	accepted []bool

@@ -37,8 +37,14 @@ func viewsPay(c interface{ Offloads() udpio.Offloads }) bool { return c.Offloads
 func (p *Pipeline) netReader(readBatch func([]udpio.Message) (int, error), views bool) (
 	read func(*Batch) (int, error), classify func(*Batch, int)) {
 	read = func(b *Batch) (int, error) {
-		for i := range b.slots {
-			b.msgs[i].Buf = b.slots[i].buf[netRoom:]
+		// Views replace every message's buffer; only a copying read needs
+		// the slots'. Not touching 64 slots and messages per read saves
+		// a sparse lane (a ping) their cache misses: ~2 µs per read on an
+		// idle host (perf).
+		if !views {
+			for i := range b.slots {
+				b.msgs[i].Buf = b.slots[i].buf[netRoom:]
+			}
 		}
 		b.views = views
 		return readBatch(b.msgs)

@@ -23,8 +23,14 @@ func (p *Pipeline) routineReadFromDevice(dev tunio.Device) {
 func (p *Pipeline) deviceReader(readPackets func(bufs [][]byte, sizes []int, offset int) (int, error)) (
 	read func(*Batch) (int, error), classify func(*Batch, int)) {
 	read = func(b *Batch) (int, error) {
-		for i := range b.slots {
-			b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-2*aead.TagLen]
+		// The read buffers are the slots' and never change (device reads
+		// only write into them): set once per batch, so that a read
+		// touches only the slots it fills (see netReader).
+		if !b.devBufs {
+			for i := range b.slots {
+				b.bufs[i] = b.slots[i].buf[:len(b.slots[i].buf)-2*aead.TagLen]
+			}
+			b.devBufs = true
 		}
 		return readPackets(b.bufs, b.sizes, headroom)
 	}

@@ -235,8 +235,11 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 	defer l.leaveIdle()
 	defer p.in.readerDone()
 	defer p.out.readerDone()
-
 	devRead, devClassify := p.deviceReader(l.dev.ReadNoWait)
+	// devFirst reads a single packet: see devSparse.
+	devFirst, _ := p.deviceReader(func(bufs [][]byte, sizes []int, offset int) (int, error) {
+		return l.dev.ReadNoWait(bufs[:1], sizes[:1], offset)
+	})
 	readBatch := l.conn.ReadBatchNoWait
 	if l.views {
 		readBatch = l.conn.ReadBatchViewNoWait
@@ -247,6 +250,14 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 	now := time.Now()
 	lastPacket, lastSched := now.Add(-linger), now
 	devMore, connMore := false, false // the last read filled its batch
+	// devSparse: the device's last read found a single packet (a ping, a
+	// lone ACK). The next wake-up then sends the first packet on its own
+	// before the read that fills a batch with whatever else is queued,
+	// which usually finds the queue empty: that read is off the lone
+	// packet's path. A device read is one system call per packet, so
+	// a burst costs one more send than batching it whole, and the burst
+	// then makes the reads batch again.
+	devSparse := true
 	// The loop lingers (active) once traffic is steady: activateWakes
 	// wake-ups with packets in Go's poller within the linger. A ping a
 	// second or less often then never makes it switch (the switch itself
@@ -307,16 +318,24 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 			}
 		}
 		if doDev {
-			var ok bool
-			if devMore, ok = p.readStep(&p.out, "device", devRead, devClassify, p.sealBatch, p.sendBatch); !ok {
+			first, n, ok := 0, 0, true
+			if devSparse && !devMore {
+				first, ok = p.readStep(&p.out, "device", devFirst, devClassify, p.sealBatch, p.sendBatch)
+			}
+			if ok && (first > 0 || !devSparse || devMore) {
+				n, ok = p.readStep(&p.out, "device", devRead, devClassify, p.sealBatch, p.sendBatch)
+			}
+			if !ok {
 				return
 			}
+			devMore, devSparse = n == p.cfg.BatchSize, first+n <= 1
 		}
 		if doConn {
-			var ok bool
-			if connMore, ok = p.readStep(&p.in, "network", netRead, netClassify, p.openBatch, p.deliverBatch); !ok {
+			n, ok := p.readStep(&p.in, "network", netRead, netClassify, p.openBatch, p.deliverBatch)
+			if !ok {
 				return
 			}
+			connMore = n == p.cfg.BatchSize
 		}
 		if !idleWake {
 			l.leaveIdle() // the packets that woke it are out

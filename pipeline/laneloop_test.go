@@ -1,8 +1,12 @@
 package pipeline
 
 import (
+	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +28,13 @@ type laneNode struct {
 }
 
 func newLaneNode(t *testing.T, cfg Config, name string) *laneNode {
+	return newWrappedLaneNode(t, cfg, name, nil)
+}
+
+// newWrappedLaneNode is newLaneNode with the small lane's device and
+// socket passed through wrap, when given.
+func newWrappedLaneNode(t *testing.T, cfg Config, name string,
+	wrap func(*tuntest.SocketTUN, *udpio.Socket) (tunio.Device, udpio.Conn)) *laneNode {
 	t.Helper()
 	small, err := tuntest.NewSocketTUN(name+"0", tunio.TUN, 1400)
 	if err != nil {
@@ -38,7 +49,12 @@ func newLaneNode(t *testing.T, cfg Config, name string) *laneNode {
 		t.Fatal(err)
 	}
 	bulk := tuntest.NewChannelTUN(name+"1", tunio.TUN, 1400)
-	p := NewMulti(cfg, []tunio.Device{small, bulk}, []udpio.Conn{shards[0], shards[1]}, nil)
+	var dev tunio.Device = small
+	var conn udpio.Conn = shards[0]
+	if wrap != nil {
+		dev, conn = wrap(small, shards[0])
+	}
+	p := NewMulti(cfg, []tunio.Device{dev, bulk}, []udpio.Conn{conn, shards[1]}, nil)
 	return &laneNode{p: p, small: small, bulk: bulk, addr: shards[0].LocalAddr()}
 }
 
@@ -200,4 +216,148 @@ func sizedPayload(seq, n int) []byte {
 	p := make([]byte, n)
 	p[0], p[1], p[2], p[3] = byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq)
 	return p
+}
+
+// loggedDevice and loggedConn record the small lane's device reads and
+// socket sends in order.
+type loggedDevice struct {
+	*tuntest.SocketTUN
+	log *eventLog
+}
+
+func (d loggedDevice) ReadNoWait(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := d.SocketTUN.ReadNoWait(bufs, sizes, offset)
+	d.log.add(fmt.Sprintf("read %d: %d", len(bufs), n))
+	return n, err
+}
+
+type loggedConn struct {
+	*udpio.Socket
+	log *eventLog
+}
+
+func (c loggedConn) WriteBatch(msgs []udpio.Message) (int, error) {
+	c.log.add(fmt.Sprintf("send %d", len(msgs)))
+	return c.Socket.WriteBatch(msgs)
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) add(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.events
+	l.events = nil
+	return e
+}
+
+// TestLaneLoneFirst: a lone packet on the small lane (a ping) is read and
+// sent on its own before the read that would batch whatever else is
+// queued and finds the queue empty, so that read is off its path; once a
+// wake-up finds several packets, the next one reads a whole batch first.
+func TestLaneLoneFirst(t *testing.T) {
+	const batch = 8
+	cfg := Config{Workers: 2, Batches: 4, BatchSize: batch, SmallLane: true, SmallLaneLinger: 100 * time.Millisecond}
+	log := &eventLog{}
+	a := newWrappedLaneNode(t, cfg, "a", func(d *tuntest.SocketTUN, c *udpio.Socket) (tunio.Device, udpio.Conn) {
+		return loggedDevice{d, log}, loggedConn{c, log}
+	})
+	b := newLaneNode(t, cfg, "b")
+	tx, rx := sessionPair(t, aead.ChaCha20, 7)
+	peerB := &Peer{Addr: b.addr, Session: tx}
+	peerA := &Peer{Addr: a.addr, Session: rx}
+	a.p.Publish(&Snapshot{
+		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunB), Bits: 32, Value: peerB}}),
+		ByAddr: map[netip.AddrPort]*Peer{b.addr: peerB},
+		Peers:  []*Peer{peerB},
+	})
+	b.p.Publish(&Snapshot{
+		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunA), Bits: 32, Value: peerA}}),
+		ByAddr: map[netip.AddrPort]*Peer{a.addr: peerA},
+		Peers:  []*Peer{peerA},
+	})
+	a.p.Start()
+	b.p.Start()
+	defer func() {
+		for _, n := range []*laneNode{a, b} {
+			n.p.Close()
+			n.p.Wait()
+			for range n.p.Control() {
+			}
+		}
+	}()
+	if a.p.small == nil || a.p.small.loop == nil {
+		t.Fatal("the small lane does not run its loop")
+	}
+	seq := 0
+	inject := func() {
+		t.Helper()
+		pkt := tuntest.UDPPacket(netip.AddrPortFrom(tunA, 1000), netip.AddrPortFrom(tunB, 2000), sizedPayload(seq, 64))
+		seq++
+		if err := a.small.Inject(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := b.small.Receive(5 * time.Second); err != nil {
+				t.Fatalf("nothing arrived: %v", err)
+			}
+		}
+	}
+	lone := fmt.Sprintf("read 1: 1|send 1|read %d: 0", batch)
+	for i := range 5 {
+		log.take()
+		inject()
+		receive(1)
+		time.Sleep(5 * time.Millisecond) // the read after the send
+		got := log.take()
+		// Ignore wake-ups that found nothing.
+		got = slices.DeleteFunc(got, func(e string) bool { return e == "read 1: 0" })
+		if s := strings.Join(got, "|"); s != lone {
+			t.Fatalf("lone packet %d: device reads and sends %q, want %q", i, s, lone)
+		}
+	}
+	// A burst: some wake-up finds several packets queued and reads them
+	// as a batch. (Runs of equal datagrams leave A's socket as one GSO
+	// packet, which B's port steers to its bulk lane: count both lanes.)
+	log.take()
+	const burst = 3 * batch
+	for range burst {
+		inject()
+	}
+	arrived := 0
+	for deadline := time.Now().Add(5 * time.Second); arrived < burst && time.Now().Before(deadline); {
+		select {
+		case <-b.bulk.Outbound:
+			arrived++
+		default:
+			if _, err := b.small.Receive(20 * time.Millisecond); err == nil {
+				arrived++
+			}
+		}
+	}
+	if arrived != burst {
+		t.Fatalf("burst: %d of %d packets arrived", arrived, burst)
+	}
+	batched := false
+	for _, e := range log.take() {
+		var size, n int
+		if _, err := fmt.Sscanf(e, "read %d: %d", &size, &n); err == nil && size == batch && n >= 2 {
+			batched = true
+		}
+	}
+	if !batched {
+		t.Errorf("a burst of %d packets was never read as a batch", burst)
+	}
 }

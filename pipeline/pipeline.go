@@ -593,43 +593,42 @@ func (p *Pipeline) readLoop(d *direction, what string, read func(*Batch) (int, e
 }
 
 // readStep is one pass of a reader: read into a free batch (a no-wait
-// read may find nothing) and finish it or hand it on. full reports a
-// batch read to the brim (more may be waiting, in the kernel or in the
-// reader's own buffers); ok false means stop.
+// read may find nothing) and finish it or hand it on. n is the number of
+// packets read: a batch read to the brim means more may be waiting, in
+// the kernel or in the reader's own buffers; ok false means stop.
 func (p *Pipeline) readStep(d *direction, what string, read func(*Batch) (int, error),
-	classify func(*Batch, int), crypto, write func(*Batch)) (full, ok bool) {
+	classify func(*Batch, int), crypto, write func(*Batch)) (n int, ok bool) {
 	b, ok := d.free.Pop()
 	if !ok {
-		return false, false
+		return 0, false
 	}
 	n, err := read(b)
 	if err != nil {
 		_ = d.free.Push(b)
 		if p.isClosed(err) {
-			return false, false
+			return 0, false
 		}
 		p.log.Warn("reading failed", zap.String("from", what), zap.Error(err))
 		time.Sleep(readErrorPause) // a lasting error would spin
-		return false, true
+		return 0, true
 	}
 	if n == 0 {
 		_ = d.free.Push(b)
-		return false, true
+		return 0, true
 	}
 	classify(b, n)
-	full = n == len(b.slots)
 	if d.inlineBegin(b) {
 		crypto(b)
 		write(b)
 		d.inlineEnd()
-		return full, true
+		return n, true
 	}
 	d.inflight.Add(1)
 	if d.order.Push(b) != nil {
-		return false, false
+		return n, false
 	}
 	_ = d.work.Push(b) // cannot fail: work closes after the last reader
-	return full, true
+	return n, true
 }
 
 // readErrorPause keeps a reader whose device or socket keeps failing from

@@ -235,6 +235,7 @@ func (p *Pipeline) routineLaneLoop(l *laneLoop) {
 	defer l.leaveIdle()
 	defer p.in.readerDone()
 	defer p.out.readerDone()
+
 	devRead, devClassify := p.deviceReader(l.dev.ReadNoWait)
 	// devFirst reads a single packet: see devSparse.
 	devFirst, _ := p.deviceReader(func(bufs [][]byte, sizes []int, offset int) (int, error) {

@@ -58,6 +58,50 @@ func newWrappedLaneNode(t *testing.T, cfg Config, name string,
 	return &laneNode{p: p, small: small, bulk: bulk, addr: shards[0].LocalAddr()}
 }
 
+// linkLaneNodes gives a and b one session and a route to each other's
+// tunnel address and starts both. stop closes them (once) and fails the
+// test if they do not stop.
+func linkLaneNodes(t *testing.T, a, b *laneNode, seed byte) (stop func()) {
+	t.Helper()
+	tx, rx := sessionPair(t, aead.ChaCha20, seed)
+	peerB := &Peer{Addr: b.addr, Session: tx} // A's view of B
+	peerA := &Peer{Addr: a.addr, Session: rx} // B's view of A
+	a.p.Publish(&Snapshot{
+		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunB), Bits: 32, Value: peerB}}),
+		ByAddr: map[netip.AddrPort]*Peer{b.addr: peerB},
+		Peers:  []*Peer{peerB},
+	})
+	b.p.Publish(&Snapshot{
+		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunA), Bits: 32, Value: peerA}}),
+		ByAddr: map[netip.AddrPort]*Peer{a.addr: peerA},
+		Peers:  []*Peer{peerA},
+	})
+	a.p.Start()
+	b.p.Start()
+	stopped := false
+	return func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		done := make(chan struct{})
+		go func() {
+			for _, n := range []*laneNode{a, b} {
+				n.p.Close()
+				n.p.Wait()
+				for range n.p.Control() {
+				}
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not stop the pipelines")
+		}
+	}
+}
+
 // TestLaneLoop: two nodes whose small lanes run the loop that waits in
 // the kernel carry small packets both ways, each flow in order: sparse
 // ones, a steady stream (which makes a lane linger, unless lingering is
@@ -77,43 +121,7 @@ func TestLaneLoop(t *testing.T) {
 			lingers := tc.linger > 0 && tc.procs != 1
 			cfg := Config{Workers: 2, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: tc.linger}
 			a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
-			tx, rx := sessionPair(t, aead.ChaCha20, 5)
-			peerB := &Peer{Addr: b.addr, Session: tx} // A's view of B
-			peerA := &Peer{Addr: a.addr, Session: rx} // B's view of A
-			a.p.Publish(&Snapshot{
-				Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunB), Bits: 32, Value: peerB}}),
-				ByAddr: map[netip.AddrPort]*Peer{b.addr: peerB},
-				Peers:  []*Peer{peerB},
-			})
-			b.p.Publish(&Snapshot{
-				Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunA), Bits: 32, Value: peerA}}),
-				ByAddr: map[netip.AddrPort]*Peer{a.addr: peerA},
-				Peers:  []*Peer{peerA},
-			})
-			a.p.Start()
-			b.p.Start()
-			stopped := false
-			stop := func() {
-				if stopped {
-					return
-				}
-				stopped = true
-				done := make(chan struct{})
-				go func() {
-					for _, n := range []*laneNode{a, b} {
-						n.p.Close()
-						n.p.Wait()
-						for range n.p.Control() {
-						}
-					}
-					close(done)
-				}()
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					t.Fatal("Close did not stop the pipelines")
-				}
-			}
+			stop := linkLaneNodes(t, a, b, 5)
 			defer stop()
 			for _, n := range []*laneNode{a, b} {
 				if n.p.small == nil || n.p.small.loop == nil {
@@ -272,29 +280,7 @@ func TestLaneLoneFirst(t *testing.T) {
 		return loggedDevice{d, log}, loggedConn{c, log}
 	})
 	b := newLaneNode(t, cfg, "b")
-	tx, rx := sessionPair(t, aead.ChaCha20, 7)
-	peerB := &Peer{Addr: b.addr, Session: tx}
-	peerA := &Peer{Addr: a.addr, Session: rx}
-	a.p.Publish(&Snapshot{
-		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunB), Bits: 32, Value: peerB}}),
-		ByAddr: map[netip.AddrPort]*Peer{b.addr: peerB},
-		Peers:  []*Peer{peerB},
-	})
-	b.p.Publish(&Snapshot{
-		Routes: route.NewTable([]route.Entry[*Peer]{{Prefix: ipKey(tunA), Bits: 32, Value: peerA}}),
-		ByAddr: map[netip.AddrPort]*Peer{a.addr: peerA},
-		Peers:  []*Peer{peerA},
-	})
-	a.p.Start()
-	b.p.Start()
-	defer func() {
-		for _, n := range []*laneNode{a, b} {
-			n.p.Close()
-			n.p.Wait()
-			for range n.p.Control() {
-			}
-		}
-	}()
+	defer linkLaneNodes(t, a, b, 7)()
 	if a.p.small == nil || a.p.small.loop == nil {
 		t.Fatal("the small lane does not run its loop")
 	}

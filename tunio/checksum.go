@@ -10,11 +10,44 @@ import (
 // byte-order independent up to a final swap).
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
+// blockMin is the length from which sum16 and copySum16 use the block
+// sums (where useBlocks): below it the call costs more than it saves, and
+// the headers summed by the offload code are all shorter.
+const blockMin = 128
+
 // sum16 returns the folded 16-bit ones'-complement sum of b taken as
-// big-endian 16-bit words (an odd last byte is padded with zero). It reads
-// eight bytes at a time and does not allocate.
+// big-endian 16-bit words (an odd last byte is padded with zero). It does
+// not allocate. Long inputs are summed 32 bytes at a time with AVX2 where
+// the processor has it (sumBlocks; BenchmarkSum16), the rest eight bytes
+// at a time.
 func sum16(b []byte) uint32 {
-	var ac, carry uint64
+	if useBlocks && len(b) >= blockMin {
+		n := len(b) &^ 31
+		return sumScalar(sumBlocks(&b[0], n), b[n:])
+	}
+	return sumScalar(0, b)
+}
+
+// copySum16 copies src to the start of dst, which must be at least as long
+// and must not overlap it, and returns sum16(src): one pass over the bytes
+// where the processor has AVX2, instead of a copy and then a sum.
+func copySum16(dst, src []byte) uint32 {
+	if useBlocks && len(src) >= blockMin {
+		_ = dst[len(src)-1] // bounds for the assembly
+		n := len(src) &^ 31
+		ac := copySumBlocks(&dst[0], &src[0], n)
+		copy(dst[n:], src[n:])
+		return sumScalar(ac, src[n:])
+	}
+	copy(dst, src)
+	return sumScalar(0, src)
+}
+
+// sumScalar is sum16 of b eight bytes at a time, added to ac: a sum (with
+// end-around carry) of little-endian words of bytes before b, taken at an
+// even offset.
+func sumScalar(ac uint64, b []byte) uint32 {
+	var carry uint64
 	// Two independent carry chains over 64 bytes per round, so the CPU
 	// runs them in parallel (one chain is bound by the latency of its
 	// add-with-carry sequence).

@@ -152,7 +152,8 @@ func (s *splitter) nextInto(dst []byte) (int, error) {
 		return 0, fmt.Errorf("split: segment of %d bytes, buffer of %d: %w", total, len(dst), ErrSegmentTooLarge)
 	}
 	copy(dst[:hl], pkt[:hl])
-	copy(dst[hl:total], pkt[s.next:s.next+payload])
+	// The payload is copied and summed in one pass (copySum16).
+	paySum := copySum16(dst[hl:total], pkt[s.next:s.next+payload])
 	last := s.next+payload == len(pkt)
 	if s.v6 {
 		binary.BigEndian.PutUint16(dst[4:], uint16(total-40))
@@ -183,7 +184,7 @@ func (s *splitter) nextInto(dst []byte) (int, error) {
 		l4[13] = flags
 		changed = seq>>16 + seq&0xffff + uint32(pkt[ihl+12])<<8 + uint32(flags)
 	}
-	sum := pseudoSumFrom(s.addrSum, proto, len(l4)) + s.l4Base + changed + sum16(dst[hl:total])
+	sum := pseudoSumFrom(s.addrSum, proto, len(l4)) + s.l4Base + changed + paySum
 	binary.BigEndian.PutUint16(l4[csumAt:], finishChecksum(sum))
 	s.next += payload
 	s.idx++

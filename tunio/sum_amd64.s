@@ -17,6 +17,14 @@
 	VPADDQ   t, hi, hi; \
 	VPADDQ   r, lo, lo
 
+// ZEROACC clears the accumulators Y0-Y3 and Y15.
+#define ZEROACC \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	VPXOR Y15, Y15, Y15
+
 // REDUCE adds Y0-Y3's lanes into AX.
 #define REDUCE \
 	VPADDQ       Y2, Y0, Y0; \
@@ -34,11 +42,7 @@ TEXT ·sumBlocks(SB), NOSPLIT, $0-24
 	MOVQ  b+0(FP), SI
 	MOVQ  n+8(FP), CX
 	ANDQ  $~31, CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y15, Y15, Y15
+	ZEROACC
 	CMPQ  CX, $128
 	JB    sum32
 
@@ -79,11 +83,7 @@ TEXT ·copySumBlocks(SB), NOSPLIT, $0-32
 	MOVQ  src+8(FP), SI
 	MOVQ  n+16(FP), CX
 	ANDQ  $~31, CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y15, Y15, Y15
+	ZEROACC
 	CMPQ  CX, $128
 	JB    copy32
 

@@ -249,6 +249,9 @@ type Report struct {
 	// RoundRatios holds, with a baseline and several rounds, the spread
 	// of each round's own ratios per contender and figure.
 	RoundRatios map[string]map[string]RatioSpread `json:"round_ratios,omitempty"`
+	// Targets checks every peercloud contender against the performance
+	// targets whose references ran (ComputeTargets).
+	Targets []TargetResult `json:"targets,omitempty"`
 	// Rounds holds every round's own results when there was more than
 	// one; Results then holds their medians.
 	Rounds [][]Result `json:"rounds,omitempty"`

@@ -160,6 +160,7 @@ func Markdown(rep *Report) string {
 			a.CPUSeconds, bb.CPUSeconds)
 	}
 	b.WriteString(roundRatioTable(rep))
+	b.WriteString(targetTable(rep))
 	b.WriteString(efficiencyTable(rep))
 	b.WriteString(retransmitTable(rep))
 	var errs []string

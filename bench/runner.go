@@ -102,6 +102,9 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 	}
 	rep.Ratios = ratios
 	rep.RoundRatios = ComputeRoundRatios(rep.Rounds, baseline)
+	if rep.Targets = ComputeTargets(rep.Rounds); rep.Rounds == nil {
+		rep.Targets = ComputeTargets([][]Result{rep.Results})
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("bench.Run: %w", err)
 	}

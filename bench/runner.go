@@ -102,9 +102,11 @@ func (r *Runner) Run(ctx context.Context, contenders []Contender, baseline strin
 	}
 	rep.Ratios = ratios
 	rep.RoundRatios = ComputeRoundRatios(rep.Rounds, baseline)
-	if rep.Targets = ComputeTargets(rep.Rounds); rep.Rounds == nil {
-		rep.Targets = ComputeTargets([][]Result{rep.Results})
+	rounds := rep.Rounds
+	if rounds == nil { // one round
+		rounds = [][]Result{rep.Results}
 	}
+	rep.Targets = ComputeTargets(rounds)
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("bench.Run: %w", err)
 	}

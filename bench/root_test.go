@@ -126,6 +126,12 @@ func TestRootSmokeEndToEnd(t *testing.T) {
 	if back.Ratios["peercloud-aes128"].TCPAtoB != 1 {
 		t.Errorf("ratio of the baseline to itself: %+v", back.Ratios)
 	}
+	// Alone, peercloud has only the absolute target: its memory, from
+	// both rounds.
+	if len(back.Targets) != 1 || back.Targets[0].Target != "peak RSS ≤ 32 MiB" || back.Targets[0].Spread.Rounds != 2 ||
+		back.Targets[0].Spread.Max < 1 {
+		t.Errorf("targets of a run without references: %+v", back.Targets)
+	}
 	t.Logf("smoke: a->b %.0f Mbit/s, b->a %.0f Mbit/s, UDP %.1f kpps, ping %.3f ms",
 		r.TCPAtoB.BitsPerSecond/1e6, r.TCPBtoA.BitsPerSecond/1e6, r.UDP64.DeliveredPPS/1e3, r.PingIdle.AvgMs)
 	if left := namespacesWithPrefix(t, opts.Prefix); len(left) > 0 {

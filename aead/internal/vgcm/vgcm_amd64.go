@@ -4,10 +4,27 @@ package vgcm
 
 import "golang.org/x/sys/cpu"
 
-// x/sys/cpu reports VAES and VPCLMULQDQ only where AVX-512 is usable,
-// although only their 256-bit (VEX) forms are used here.
-var supported = cpu.X86.HasAVX2 && cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ &&
-	cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ
+// supported: the package uses the 256-bit (VEX) forms of VAES and
+// VPCLMULQDQ, which need AVX2's register state and the two CPUID bits,
+// not AVX-512. x/sys/cpu reports the bits only where AVX-512 is usable
+// (HasAVX512VAES), which leaves out processors that have them without it
+// (AMD Zen 3, Intel Alder Lake and later client parts) and virtual
+// machines that hide AVX-512: the bits are read here instead.
+var supported = cpu.X86.HasAVX2 && cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && hasVAES256()
+
+// CPUID leaf 7, subleaf 0, ECX: VAES and VPCLMULQDQ.
+const (
+	cpuidVAES       = 1 << 9
+	cpuidVPCLMULQDQ = 1 << 10
+)
+
+// hasVAES256 reports the VAES and VPCLMULQDQ CPUID bits. Callers check
+// AVX2 first (x/sys/cpu: the processor has it and the OS saves the YMM
+// registers), which also means leaf 7 exists.
+func hasVAES256() bool {
+	_, _, ecx, _ := cpuid(7, 0)
+	return ecx&cpuidVAES != 0 && ecx&cpuidVPCLMULQDQ != 0
+}
 
 // Supported reports whether this processor runs the package's assembly.
 func Supported() bool { return supported }
@@ -31,6 +48,8 @@ func New(key []byte) (*GCM, error) {
 	initH(&g.rk, g.nr, &g.htab)
 	return g, nil
 }
+
+func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 
 //go:noescape
 func expandKey128(key *byte, rk *[15][32]byte)

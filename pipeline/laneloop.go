@@ -19,18 +19,16 @@ import (
 // The small-packet lane's loop (Config.SmallLane with a real TUN queue and
 // socket): one goroutine reads both the lane's device queue and its
 // socket, like VpnCloud's single thread, and waits for either in the
-// kernel (epoll_pwait in a system call the runtime knows about) rather
-// than in Go's poller. Parking a goroutine in the poller and waking it
+// kernel (epoll_pwait) rather than in Go's poller. Parking a goroutine in the poller and waking it
 // costs a scheduler round trip that on an idle host, with cold caches,
 // takes ~25 µs more per wake-up than a thread the kernel wakes straight
 // out of its wait; a ping crosses three such wake-ups (docs/ARCHITECTURE.md).
 //
 // While traffic is steady (Config.SmallLaneLinger) the loop keeps its
-// processor through the wait: it yields every schedEvery and waits at most
-// until the next yield is due, under the 10 ms after which the runtime's
-// monitor would take the processor from a thread in a system call (then
-// getting one back is slower than the poller) or preempt a goroutine that
-// has not rescheduled. After the linger it waits in Go's poller instead
+// processor through the wait (a raw system call, see waitActive): it
+// yields every schedEvery and waits at most until the next yield is due,
+// under the 10 ms after which the runtime's monitor would preempt a
+// goroutine that has not rescheduled. After the linger it waits in Go's poller instead
 // and costs nothing while the tunnel is idle.
 
 // kernelWaitDevice is a device queue the lane can wait on in the kernel
@@ -156,17 +154,36 @@ func (l *laneLoop) stop() {
 
 // waitActive waits in the kernel, keeping the processor, at most timeout
 // milliseconds; it returns the number of events.
+//
+// The wait is a raw system call: the runtime does not know of it, so it
+// sees a goroutine running and leaves the processor with it. Through
+// syscall.Syscall6 (until November 2026) the processor was only marked
+// as in a system call, and the runtime's monitor takes such a processor
+// within ~20 µs whenever no other one is idle (on a loaded node,
+// always) and hands it to the bulk lane; the lane then took one back on
+// every wake-up, and the bulk lane's goroutines, given a processor that
+// is idle half the time, woke and parked threads around every batch.
+// Lab, one TCP stream, GOMAXPROCS 2, three alternations: node CPU per
+// GB 2.31–2.39 (a→b) and 2.06–2.12 s (b→a) against 2.77–3.06 and
+// 2.27–2.49 (the daemon then ran with three processors; with three and
+// the raw wait 2.48–2.57 and 2.25–2.55), TCP 4.7–5.0 against 4.1–4.4
+// Gbit/s a→b, the pings and the 64-byte rate within noise.
+//
+// A signal ends the wait (EINTR) with no events instead of waiting
+// again: the runtime preempts a goroutine by signalling its thread, and
+// a wait that restarted would keep the goroutine from the safe point the
+// garbage collector's stop-the-world waits for — with the signal sent
+// again every few microseconds, until a packet came.
 func (l *laneLoop) waitActive(timeout int) (int, error) {
-	for {
-		// unsafe: epoll_pwait writes l.evs, heap memory held by l.
-		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(timeout), 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, fmt.Errorf("epoll_pwait: %w", e)
-		}
+	// unsafe: epoll_pwait writes l.evs, heap memory held by l.
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(timeout), 0, 0)
+	switch e {
+	case 0:
 		return int(n), nil
+	case unix.EINTR:
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("epoll_pwait: %w", e)
 	}
 }
 

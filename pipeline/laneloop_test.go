@@ -347,3 +347,45 @@ func TestLaneLoneFirst(t *testing.T) {
 		t.Errorf("a burst of %d packets was never read as a batch", burst)
 	}
 }
+
+// TestLaneLingerLetsCollectorStop: while the small lane lingers (waiting
+// in the kernel, keeping its processor) with no packets coming, the
+// garbage collector still stops the world at once: the runtime's
+// preemption signal ends the lane's wait instead of the wait starting
+// over, which would hold the collector until the next packet.
+func TestLaneLingerLetsCollectorStop(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	cfg := Config{Workers: 1, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: 5 * time.Second}
+	a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
+	stop := linkLaneNodes(t, a, b, 7)
+	defer stop()
+	for seq := range 10 {
+		pkt := tuntest.UDPPacket(netip.AddrPortFrom(tunA, 1000), netip.AddrPortFrom(tunB, 2000), sizedPayload(seq, 64))
+		if err := a.small.Inject(pkt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.small.Receive(5 * time.Second); err != nil {
+			t.Fatalf("packet %d did not arrive: %v", seq, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if a.p.small.loop.lingers.Load() == 0 {
+		t.Fatal("A's lane did not linger")
+	}
+	waits := a.p.small.loop.idleWaits.Load()
+	for i := range 5 {
+		done := make(chan struct{})
+		go func() {
+			runtime.GC()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("collection %d did not finish in 2 s while the lane lingered", i)
+		}
+	}
+	if a.p.small.loop.idleWaits.Load() != waits {
+		t.Error("A's lane stopped lingering during the test; it proves nothing")
+	}
+}

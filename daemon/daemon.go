@@ -198,7 +198,7 @@ func RunWith(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Opti
 	laneState := "off"
 	if lane {
 		laneState = steerSmall(dev, shards, log)
-		spareProc(os.Getenv)
+		laneProcs(os.Getenv)
 	}
 	conn := shards[0]
 	conns := make([]udpio.Conn, len(shards))
@@ -440,15 +440,21 @@ func btoi(b bool) int {
 // baseProcs is the runtime's own GOMAXPROCS (the CPUs the process may use).
 var baseProcs = runtime.GOMAXPROCS(0)
 
-// spareProc gives the Go scheduler one processor more than the CPUs,
-// unless the environment sets GOMAXPROCS. The small-packet lane's readers
-// wake from the network poller; while the bulk lane's goroutines hold
-// every processor (in system calls, too, until the runtime takes the
-// processor back), a woken reader would wait for one, and the ping with
-// it. Measured (2 cores, saturating TCP, ping every 10 ms): 0.70–0.84 ms
-// instead of 1.15–1.17, TCP and the 64-byte rate unchanged.
-func spareProc(getenv func(string) string) {
+// laneProcs gives the Go scheduler at least two processors, unless the
+// environment sets GOMAXPROCS: the small-packet lane's loop keeps one
+// while it lingers (pipeline/laneloop.go), and lingers only with a second
+// one for the rest. It gives no more than the CPUs otherwise. Until
+// November 2026 it gave one more than the CPUs, so that a lane reader
+// woken from the network poller would not wait for a processor behind
+// the bulk lane (loaded ping 0.70–0.84 ms instead of 1.15–1.17, before
+// the lane's loop); since the loop keeps its processor for real, the
+// spare one only gives the scheduler an idle processor to wake threads
+// for: lab, one TCP stream, three alternations, node CPU per GB
+// 2.31–2.39 (a→b) and 2.06–2.12 s (b→a) with as many processors as
+// CPUs against 2.48–2.57 and 2.25–2.55 with one more, the pings and
+// the 64-byte rate within noise (docs/ARCHITECTURE.md).
+func laneProcs(getenv func(string) string) {
 	if getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(baseProcs + 1)
+		runtime.GOMAXPROCS(max(baseProcs, 2))
 	}
 }

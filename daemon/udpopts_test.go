@@ -40,20 +40,21 @@ func TestPipelineConfig(t *testing.T) {
 	}
 }
 
-// TestSpareProc: the small-packet lane's spare processor is one more than
-// the runtime's own count, taken once however often a daemon starts, and
-// none when the environment sets GOMAXPROCS.
-func TestSpareProc(t *testing.T) {
+// TestLaneProcs: with the small-packet lane the runtime has as many
+// processors as CPUs but at least two (one for the lingering lane), the
+// same however often a daemon starts, and what the environment sets when
+// it sets GOMAXPROCS.
+func TestLaneProcs(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	runtime.GOMAXPROCS(baseProcs)
-	spareProc(func(string) string { return "1" })
+	laneProcs(func(string) string { return "1" })
 	if got := runtime.GOMAXPROCS(0); got != baseProcs {
 		t.Errorf("GOMAXPROCS set in the environment: %d, want %d", got, baseProcs)
 	}
 	for range 2 {
-		spareProc(func(string) string { return "" })
-		if got := runtime.GOMAXPROCS(0); got != baseProcs+1 {
-			t.Errorf("GOMAXPROCS %d, want %d", got, baseProcs+1)
+		laneProcs(func(string) string { return "" })
+		if got, want := runtime.GOMAXPROCS(0), max(baseProcs, 2); got != want {
+			t.Errorf("GOMAXPROCS %d, want %d", got, want)
 		}
 	}
 }

@@ -19,17 +19,18 @@ import (
 // The small-packet lane's loop (Config.SmallLane with a real TUN queue and
 // socket): one goroutine reads both the lane's device queue and its
 // socket, like VpnCloud's single thread, and waits for either in the
-// kernel (epoll_pwait) rather than in Go's poller. Parking a goroutine in the poller and waking it
-// costs a scheduler round trip that on an idle host, with cold caches,
-// takes ~25 µs more per wake-up than a thread the kernel wakes straight
-// out of its wait; a ping crosses three such wake-ups (docs/ARCHITECTURE.md).
+// kernel (epoll_pwait) rather than in Go's poller. Parking a goroutine in
+// the poller and waking it costs a scheduler round trip that on an idle
+// host, with cold caches, takes ~25 µs more per wake-up than a thread the
+// kernel wakes straight out of its wait; a ping crosses three such
+// wake-ups (docs/ARCHITECTURE.md).
 //
 // While traffic is steady (Config.SmallLaneLinger) the loop keeps its
 // processor through the wait (a raw system call, see waitActive): it
 // yields every schedEvery and waits at most until the next yield is due,
 // under the 10 ms after which the runtime's monitor would preempt a
-// goroutine that has not rescheduled. After the linger it waits in Go's poller instead
-// and costs nothing while the tunnel is idle.
+// goroutine that has not rescheduled. After the linger it waits in Go's
+// poller instead and costs nothing while the tunnel is idle.
 
 // kernelWaitDevice is a device queue the lane can wait on in the kernel
 // (tunio's Tun and queues).

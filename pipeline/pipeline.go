@@ -487,8 +487,8 @@ func (p *Pipeline) Start() {
 			l, err := newLaneLoop(dev, conn, viewsPay(conn))
 			if err == nil {
 				// Lingering holds a processor through the wait: with only
-				// one, the rest of the node would wait for the runtime's
-				// monitor to take it back.
+				// one, the rest of the node would wait for the lane's
+				// yields, and nothing would poll the network meanwhile.
 				l.linger = p.cfg.SmallLaneLinger
 				if runtime.GOMAXPROCS(0) < 2 {
 					l.linger = -1

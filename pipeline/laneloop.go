@@ -160,10 +160,12 @@ func (l *laneLoop) stop() {
 // sees a goroutine running and leaves the processor with it. Through
 // syscall.Syscall6 (until November 2026) the processor was only marked
 // as in a system call, and the runtime's monitor takes such a processor
-// within ~20 µs whenever no other one is idle (on a loaded node,
-// always) and hands it to the bulk lane; the lane then took one back on
-// every wake-up, and the bulk lane's goroutines, given a processor that
-// is idle half the time, woke and parked threads around every batch.
+// from a wait longer than its tick (20 µs to 10 ms) whenever no other
+// one is idle, as on a loaded node: it starts a thread for it, which
+// spins, mostly finds nothing and sleeps, and the lane, woken, must get
+// a processor back. In a TCP stream such spinning and parking threads
+// (runtime.notesleep, runqgrab's usleep) made a quarter of the nodes'
+// context switches (perf, sched:sched_switch).
 // Lab, one TCP stream, GOMAXPROCS 2, three alternations: node CPU per
 // GB 2.31–2.39 (a→b) and 2.06–2.12 s (b→a) against 2.77–3.06 and
 // 2.27–2.49 (the daemon then ran with three processors; with three and

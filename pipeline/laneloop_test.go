@@ -389,3 +389,52 @@ func TestLaneLingerLetsCollectorStop(t *testing.T) {
 		t.Error("A's lane stopped lingering during the test; it proves nothing")
 	}
 }
+
+// TestLaneLingerYieldsOnTimer: a lingering lane yields its processor on
+// its timer (every schedEvery) even when no packet comes, since its waits
+// have no timeout of their own; once the linger is over and the lane
+// waits in Go's poller, the timer is off and nothing wakes it.
+func TestLaneLingerYieldsOnTimer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const linger = 400 * time.Millisecond
+	cfg := Config{Workers: 1, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: linger}
+	a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
+	stop := linkLaneNodes(t, a, b, 9)
+	defer stop()
+	l := a.p.small.loop
+	for seq := range 5 {
+		pkt := tuntest.UDPPacket(netip.AddrPortFrom(tunA, 1000), netip.AddrPortFrom(tunB, 2000), sizedPayload(seq, 64))
+		if err := a.small.Inject(pkt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.small.Receive(5 * time.Second); err != nil {
+			t.Fatalf("packet %d did not arrive: %v", seq, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if l.lingers.Load() == 0 {
+		t.Fatal("A's lane did not linger")
+	}
+	// Lingering, no traffic: ~12 expiries in 100 ms.
+	w0, y0 := l.idleWaits.Load(), l.yields.Load()
+	time.Sleep(100 * time.Millisecond)
+	if y := l.yields.Load() - y0; y < 5 {
+		t.Errorf("%d yields in 100 ms of lingering without traffic, want about 12", y)
+	}
+	if l.idleWaits.Load() != w0 {
+		t.Fatal("A's lane stopped lingering too early; the test proves nothing")
+	}
+	// After the linger: back in Go's poller, no more expiries.
+	deadline := time.Now().Add(5 * time.Second)
+	for l.idleWaits.Load() == w0 {
+		if time.Now().After(deadline) {
+			t.Fatal("A's lane did not go back to Go's poller after the linger")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waits, y1 := l.idleWaits.Load(), l.yields.Load()
+	time.Sleep(100 * time.Millisecond)
+	if y, w := l.yields.Load()-y1, l.idleWaits.Load()-waits; y != 0 || w != 0 {
+		t.Errorf("idle lane: %d yields and %d more waits in 100 ms, want none (the timer should be off)", y, w)
+	}
+}

@@ -348,18 +348,11 @@ func TestLaneLoneFirst(t *testing.T) {
 	}
 }
 
-// TestLaneLingerLetsCollectorStop: while the small lane lingers (waiting
-// in the kernel, keeping its processor) with no packets coming, the
-// garbage collector still stops the world at once: the runtime's
-// preemption signal ends the lane's wait instead of the wait starting
-// over, which would hold the collector until the next packet.
-func TestLaneLingerLetsCollectorStop(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	cfg := Config{Workers: 1, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: 5 * time.Second}
-	a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
-	stop := linkLaneNodes(t, a, b, 7)
-	defer stop()
-	for seq := range 10 {
+// makeLinger sends n small packets from a to b, 2 ms apart, which makes
+// a's lane linger.
+func makeLinger(t *testing.T, a, b *laneNode, n int) {
+	t.Helper()
+	for seq := range n {
 		pkt := tuntest.UDPPacket(netip.AddrPortFrom(tunA, 1000), netip.AddrPortFrom(tunB, 2000), sizedPayload(seq, 64))
 		if err := a.small.Inject(pkt); err != nil {
 			t.Fatal(err)
@@ -372,6 +365,20 @@ func TestLaneLingerLetsCollectorStop(t *testing.T) {
 	if a.p.small.loop.lingers.Load() == 0 {
 		t.Fatal("A's lane did not linger")
 	}
+}
+
+// TestLaneLingerLetsCollectorStop: while the small lane lingers (waiting
+// in the kernel, keeping its processor) with no packets coming, the
+// garbage collector still stops the world at once: the runtime's
+// preemption signal ends the lane's wait instead of the wait starting
+// over, which would hold the collector until the next packet.
+func TestLaneLingerLetsCollectorStop(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	cfg := Config{Workers: 1, Batches: 4, BatchSize: 8, SmallLane: true, SmallLaneLinger: 5 * time.Second}
+	a, b := newLaneNode(t, cfg, "a"), newLaneNode(t, cfg, "b")
+	stop := linkLaneNodes(t, a, b, 7)
+	defer stop()
+	makeLinger(t, a, b, 10)
 	waits := a.p.small.loop.idleWaits.Load()
 	for i := range 5 {
 		done := make(chan struct{})
@@ -402,19 +409,7 @@ func TestLaneLingerYieldsOnTimer(t *testing.T) {
 	stop := linkLaneNodes(t, a, b, 9)
 	defer stop()
 	l := a.p.small.loop
-	for seq := range 5 {
-		pkt := tuntest.UDPPacket(netip.AddrPortFrom(tunA, 1000), netip.AddrPortFrom(tunB, 2000), sizedPayload(seq, 64))
-		if err := a.small.Inject(pkt); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.small.Receive(5 * time.Second); err != nil {
-			t.Fatalf("packet %d did not arrive: %v", seq, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	if l.lingers.Load() == 0 {
-		t.Fatal("A's lane did not linger")
-	}
+	makeLinger(t, a, b, 5)
 	// Lingering, no traffic: ~12 expiries in 100 ms.
 	w0, y0 := l.idleWaits.Load(), l.yields.Load()
 	time.Sleep(100 * time.Millisecond)
